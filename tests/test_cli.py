@@ -1,0 +1,90 @@
+"""The command line, run as a user runs it: a real process on a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REAL
+from tests.logs import invictus_records, write_delivery
+from trailscope.trail import Trail
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trailscope", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False)
+
+
+def test_ingest_then_query_and_sql(tmp_path: Path) -> None:
+    r = run("ingest", str(REAL / "invictus-aws_dataset"), "--db", "t.duckdb", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "records: 2,900 read, 2,900 stored, 0 duplicates, 0 rejected" in r.stderr
+    r = run("query", "coverage", "--db", "t.duckdb", "--format", "csv", cwd=tmp_path)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [(x["account_id"], x["aws_region"], x["day"], x["events"]) for x in rows] == [
+        ("123837392027", "us-east-1", "2023-07-10", "2900")]  # recipientAccountId
+    r = run("sql", "select count(*) as n from events where error_code is not null",
+            "--db", "t.duckdb", "--format", "json", cwd=tmp_path)
+    assert json.loads(r.stdout) == [{"n": 300}]
+    r = run("sql", "select nonsense from events", "--db", "t.duckdb", cwd=tmp_path)
+    assert r.returncode == 1 and "nonsense" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
+    r = run("ingest", str(REAL / "stratus-detonations-zmallen"), "--db", "t.duckdb",
+            cwd=tmp_path)
+    assert r.returncode == 3
+    assert "aws.execution.ec2-user-data.json: invalid JSON" in r.stderr
+    r = run("ingest", str(tmp_path / "nowhere"), "--db", "t.duckdb", cwd=tmp_path)
+    assert r.returncode == 1 and "no such file or folder" in r.stderr
+    r = run("query", "coverage", "--db", "missing.duckdb", cwd=tmp_path)
+    assert r.returncode == 1 and "run `trailscope ingest` first" in r.stderr
+
+
+def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
+    record = dict(invictus_records()[0], userAgent="=HYPERLINK(\"http://x\",\"y\")")
+    (tmp_path / "f.json").write_text(json.dumps(record))
+    assert run("ingest", "f.json", "--db", "t.duckdb", cwd=tmp_path).returncode == 0
+    r = run("sql", "select user_agent from events", "--db", "t.duckdb", "--format", "csv",
+            cwd=tmp_path)
+    (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert row["user_agent"] == "'=HYPERLINK(\"http://x\",\"y\")"
+
+
+@pytest.mark.slow
+def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) -> None:
+    records = list(invictus_records())
+    root = tmp_path / "logs"
+    n_files = 120
+    for i in range(n_files):
+        chunk = [dict(records[(i * 500 + j) % len(records)],
+                      eventID=f"44444444-0000-0000-{i:04d}-{j:012d}") for j in range(500)]
+        write_delivery(root, "111122223333", "us-east-1", "2023-07-10", f"{i:04d}", chunk)
+    db = tmp_path / "t.duckdb"
+    # the child says when a batch is committed; the kill lands while the next one loads
+    code = (f"from trailscope.trail import Trail\n"
+            f"def said(**kw): print('committed', flush=True)\n"
+            f"Trail({str(db)!r}).ingest({str(root)!r}, commit_rows=1000, progress=said)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "committed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    with Trail(db) as trail:
+        files, events, sources = trail.con.sql(
+            "select (select count(*) from files), (select count(*) from events), "
+            "(select count(*) from event_sources)").fetchall()[0]
+        assert 0 < files < n_files, "the kill should land mid-way; make the tree bigger"
+        # only whole files: every file in the manifest has all 500 of its events
+        assert events == sources == files * 500
+        s = trail.ingest(root)
+        assert s.files_already == files and s.stored == (n_files - files) * 500
+        assert trail.con.sql("select count(*) from events").fetchall()[0][0] == n_files * 500

@@ -1,0 +1,96 @@
+"""The project's conventions, checked rather than remembered."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import click
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT
+from trailscope import schema
+from trailscope.analysis import KEYS, REQUIRED_KEYS, load_queries
+from trailscope.cli import cli
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    assert isinstance(cli, click.Group)
+    return [("", cli), *sorted(cli.commands.items())]
+
+
+@pytest.mark.parametrize("name,command", _commands())
+def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
+    result = CliRunner().invoke(cli, [*([name] if name else []), "--help"])
+    assert result.exit_code == 0
+    assert command.help and "Example:" in result.output
+
+
+def test_import_of_the_cli_loads_no_heavy_library() -> None:
+    code = ("import sys, trailscope.cli; "
+            "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_query_module_has_its_header() -> None:
+    queries = load_queries()
+    assert queries
+    for path in sorted((ROOT / "queries").glob("*.sql")):
+        header = [ln for ln in path.read_text().splitlines() if ln.startswith("-- ")]
+        keys = {m.group(1) for ln in header if (m := re.match(r"^--\s*(\w+):", ln))}
+        assert set(REQUIRED_KEYS) <= keys <= set(KEYS) | {"note"}, path.name
+        assert path.stem in queries
+
+
+def test_schema_doc_is_generated_and_matches_the_real_tables(tmp_path: Path) -> None:
+    assert (ROOT / "docs" / "schema.md").read_text() == schema.markdown(), (
+        "regenerate with: trailscope schema > docs/schema.md")
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.sql(schema.ddl())
+    for table, (columns, _) in schema.TABLES.items():
+        real = con.sql(f"describe {table}").fetchall()
+        spelled = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}  # how DuckDB describes it
+        assert [(r[0], r[1]) for r in real] == [
+            (c.name, spelled.get(c.type, c.type)) for c in columns], table
+
+
+def test_readme_commands_and_ci_agree() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.DOTALL)
+    demo, tests = blocks[0], blocks[1]
+    assert "sample_logs" in demo and "\n" not in demo
+    assert "pytest" in tests and "\n" not in tests
+    assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.slow
+def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("trailscope-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for sql in (ROOT / "queries").glob("*.sql"):
+        assert f"trailscope/queries/{sql.name}" in names
+    for template in (ROOT / "reports").glob("*.jinja"):
+        assert f"trailscope/reports/{template.name}" in names
+    for data in (ROOT / "trailscope").glob("*.json"):
+        assert f"trailscope/{data.name}" in names
+    assert not any(n.startswith(("sample_logs/", "tests/")) for n in names)
+    # installed on its own, away from the checkout, it still finds its query modules
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), str(wheel)], check=True, capture_output=True)
+    code = ("import json, trailscope.analysis as a; "
+            "print(a.__file__); print(json.dumps(sorted(a.load_queries())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)})
+    where, names_out = out.stdout.splitlines()
+    assert where.startswith(str(target))
+    assert json.loads(names_out) == sorted(load_queries())

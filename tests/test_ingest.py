@@ -1,0 +1,293 @@
+"""Ingest on real DuckDB files, real gzip and every real dataset of ../shared/data/real."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REAL
+from tests.logs import delivery_bytes, invictus_records, write_delivery
+from trailscope.trail import Trail
+
+# dataset: (files read, files skipped, files rejected, stored, duplicates, rejected records)
+REAL_COUNTS = {
+    # 55 delivery files; LICENSE and SOURCE.md are not logs
+    "invictus-aws_dataset": (55, 2, 0, 2900, 0, 0),
+    # 336 event files + 380 TrailDiscover metadata objects + the extension-less `[]`;
+    # one event is in two files; the metadata objects are JSON but not CloudTrail
+    "traildiscover": (717, 2, 0, 314, 1, 380),
+    # Logstash lines without eventTime: the time comes from @timestamp
+    "otrf-ec2-proxy-s3-exfil": (1, 2, 0, 103, 0, 0),
+    # LookupEvents output: the record is the CloudTrailEvent string
+    "plaso-lookupevents": (1, 2, 0, 6, 0, 0),
+    # Datadog exports; one file has records with no commas between them
+    "stratus-detonations-zmallen": (4, 2, 1, 12, 0, 0),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(REAL_COUNTS))
+def test_real_dataset_counts(tmp_path: Path, dataset: str) -> None:
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(REAL / dataset)
+        got = (s.files_read, s.files_skipped, s.files_rejected, s.stored, s.duplicates, s.rejected)
+        assert got == REAL_COUNTS[dataset]
+        n_events, n_ids = trail.con.sql(
+            "select count(*), count(distinct event_id) from events").fetchall()[0]
+        assert n_events == n_ids == s.stored
+        # every record read is accounted for: stored + duplicates = provenance rows
+        (sources,) = trail.con.sql("select count(*) from event_sources").fetchall()[0]
+        assert sources == s.stored + s.duplicates
+        (rejected_rows,) = trail.con.sql("select count(*) from rejected").fetchall()[0]
+        assert rejected_rows == s.rejected + s.files_rejected
+        assert s.ok == (s.rejected == 0 and s.files_rejected == 0)
+
+
+def _original_records(dataset: str) -> dict[str, list[Any]]:
+    """eventID -> every original record with that ID, read independently of trailscope."""
+    out: dict[str, list[Any]] = {}
+
+    def add(record: Any) -> None:
+        if isinstance(record, dict) and "CloudTrailEvent" in record:
+            record = json.loads(record["CloudTrailEvent"])
+        if isinstance(record, dict) and "eventID" in record:
+            out.setdefault(record["eventID"], []).append(record)
+
+    for path in sorted((REAL / dataset).rglob("*")):
+        if not path.is_file() or path.name in ("LICENSE", "SOURCE.md"):
+            continue
+        text = path.read_text("utf-8")
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            for line in text.splitlines():
+                try:
+                    add(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+            continue
+        records = doc.get("Records", [doc]) if isinstance(doc, dict) else doc
+        for record in records:
+            add(record)
+    return out
+
+
+@pytest.mark.parametrize("dataset", sorted(REAL_COUNTS))
+def test_every_stored_record_round_trips(tmp_path: Path, dataset: str) -> None:
+    """The `record` column turns back into JSON equal to the original: no field is lost."""
+    originals = _original_records(dataset)
+    with Trail(tmp_path / "t.duckdb") as trail:
+        trail.ingest(REAL / dataset)
+        stored = trail.con.sql("select event_id, record from events").fetchall()
+    assert stored
+    for event_id, record in stored:
+        assert json.loads(record) in originals[event_id]
+    assert {e for e, _ in stored} == set(originals)
+
+
+def test_typed_columns_of_a_real_record(tmp_path: Path) -> None:
+    with Trail(tmp_path / "t.duckdb") as trail:
+        trail.ingest(REAL / "invictus-aws_dataset")
+        row = trail.sql("select * exclude (record) from events "
+                        "where event_id = 'dc1ac41a-cf00-4bb2-a7d6-a9bf3b8c9d64'").rows(named=True)
+    assert len(row) in (0, 1)
+
+
+def test_s3_tree_gzip_digest_insight_and_incremental(tmp_path: Path) -> None:
+    records = list(invictus_records())
+    root = tmp_path / "bucket"
+    write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "a", records[:1000])
+    write_delivery(root, "111122223333", "eu-west-1", "2023-07-10", "b", records[1000:2000])
+    digest = root / "AWSLogs" / "o-a1b2c3d4e5" / "111122223333" / "CloudTrail-Digest" / "x.json.gz"
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(gzip.compress(b'{"awsAccountId":"111122223333","digestStartTime":"x"}'))
+    insight = root / "AWSLogs" / "111122223333" / "CloudTrail-Insight" / "y.json.gz"
+    insight.parent.mkdir(parents=True)
+    insight.write_bytes(gzip.compress(delivery_bytes(records[:3])))
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as trail:
+        s = trail.ingest(root / "AWSLogs")  # any level of the tree
+        assert (s.files_read, s.files_skipped, s.stored, s.rejected) == (2, 2, 2000, 0)
+        assert sorted(s.skipped_reasons) == [
+            "CloudTrail Insights event (anomaly summary, not an API call)",
+            "CloudTrail digest file (integrity hashes, not events)"]
+        again = trail.ingest(root)
+        assert (again.files_already, again.files_read, again.records, again.stored) == (4, 0, 0, 0)
+        write_delivery(root, "111122223333", "us-east-1", "2023-07-11", "c", records[2000:])
+        more = trail.ingest(root)
+        assert (more.files_already, more.files_read, more.stored) == (4, 1, 900)
+        assert trail.con.sql("select count(*) from events").fetchall()[0][0] == 2900
+        assert trail.con.sql("select count(*) from files").fetchall()[0][0] == 5
+
+
+def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path: Path) -> None:
+    records = list(invictus_records()[:600])
+    root = tmp_path / "logs"
+    org_file = write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "org", records)
+    acct_file = write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "acct",
+                               records[100:300], org=False)
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(root)
+        assert (s.stored, s.duplicates) == (600, 200)
+        rows = trail.con.sql("""
+            select f.path, count(*) from event_sources join files f using (file_id)
+            group by 1 order by 1""").fetchall()
+        assert rows == sorted([(str(acct_file), 200), (str(org_file), 600)])
+        # the overlap again, in a later run: still duplicates, not new events
+        write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "late", records[:10])
+        assert (trail.ingest(root).duplicates, trail.sql("select * from events").height) == (
+            10, 600)
+
+
+def _bad_inputs(folder: Path) -> dict[str, str]:
+    """Write one file per kind of bad input; returns file name -> expected reason fragment."""
+    good = list(invictus_records()[:5])
+    folder.mkdir()
+    (folder / "truncated.json.gz").write_bytes(gzip.compress(delivery_bytes(good))[:-30])
+    (folder / "invalid.json").write_text('{"Records": [{"eventID": "x",}]}')
+    (folder / "not_cloudtrail.json").write_text('{"dashboard": "x", "widgets": []}')
+    no_time = dict(good[0], eventID="11111111-0000-0000-0000-000000000001")
+    del no_time["eventTime"]
+    no_id = dict(good[1])
+    del no_id["eventID"]
+    bad_time = dict(good[2], eventID="11111111-0000-0000-0000-000000000002",
+                    eventTime="yesterday")
+    (folder / "records.json").write_text(json.dumps([no_time, no_id, bad_time, good[3]]))
+    (folder / "lines.jsonl").write_bytes(
+        json.dumps(good[4]).encode() + b"\n{broken\n\xff\xfe not utf-8\n[1, 2]\n")
+    return {
+        "truncated.json.gz": "truncated or corrupt gzip",
+        "invalid.json": "invalid JSON",
+        "not_cloudtrail.json": "JSON, but not CloudTrail",
+        "records.json#1": "record has no eventTime",
+        "records.json#2": "record has no eventID",
+        "records.json#3": "eventTime is not a timestamp: yesterday",
+        "lines.jsonl#2": "invalid JSON",
+        "lines.jsonl#3": "not valid UTF-8",
+        "lines.jsonl#4": "not a JSON object: a array",
+    }
+
+
+def test_bad_input_is_listed_never_lost_and_good_input_still_stored(tmp_path: Path) -> None:
+    expected = _bad_inputs(tmp_path / "bad")
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "bad")
+        assert not s.ok
+        assert (s.stored, s.rejected, s.files_rejected) == (2, 6, 3)
+        rows = trail.con.sql("""
+            select f.path, r.position, r.reason, r.raw from rejected r join files f
+            using (file_id)""").fetchall()
+    got = {Path(p).name + (f"#{pos}" if pos else ""): (reason, raw) for p, pos, reason, raw in rows}
+    assert set(got) == set(expected)
+    for key, fragment in expected.items():
+        assert fragment in got[key][0], (key, got[key][0])
+    assert got["lines.jsonl#2"][1] == "{broken"  # the rejected text itself is kept
+    assert got["truncated.json.gz"][1] is None  # a whole file: read it at files.path
+
+
+def test_odd_unicode(tmp_path: Path) -> None:
+    base = invictus_records()[0]
+    odd = ["emoji 🔑🪣", "right-to-left \u202egnp.exe", "zero\u200bwidth", "nul \u0000 byte",
+           "combining e\u0301", "astral \U0001f600"]
+    records = [dict(base, eventID=f"22222222-0000-0000-0000-00000000000{i}", userAgent=ua)
+               for i, ua in enumerate(odd)]
+    lone = dict(base, eventID="22222222-0000-0000-0000-000000000009", userAgent="LONE")
+    path = tmp_path / "odd.json"
+    text = json.dumps({"Records": [*records, lone]})
+    path.write_text(text.replace('"LONE"', '"lone \\ud800 surrogate"'))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(path)
+        assert (s.stored, s.rejected) == (len(odd), 1)
+        agents = [r[0] for r in trail.con.sql("select user_agent from events order by event_id"
+                                              ).fetchall()]
+        assert agents == odd
+        (reason, raw), = trail.con.sql("select reason, raw from rejected").fetchall()
+    assert "surrogate" in reason and "\\ud800" in raw
+
+
+def test_unknown_fields_stay_queryable(tmp_path: Path) -> None:
+    record = dict(invictus_records()[0], eventVersion="1.99",
+                  futureField={"nested": ["kept"]})
+    (tmp_path / "f.json").write_text(json.dumps(record))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        trail.ingest(tmp_path / "f.json")
+        got = trail.con.sql("select record->>'$.futureField.nested[0]', event_version "
+                            "from events").fetchall()
+    assert got == [("kept", "1.99")]
+
+
+def test_pruning_by_key_layout_never_opens_other_files(tmp_path: Path) -> None:
+    records = list(invictus_records())
+    root = tmp_path / "bucket"
+    write_delivery(root, "111122223333", "us-east-1", "2023-07-09", "a", records[0:100])
+    write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "b", records[100:200])
+    write_delivery(root, "111122223333", "eu-west-1", "2023-07-10", "c", records[200:300])
+    write_delivery(root, "444455556666", "us-east-1", "2023-07-10", "d", records[300:400])
+    write_delivery(root, "111122223333", "us-east-1", "2023-07-12", "e", records[400:500])
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(root, account=["111122223333"], region=["us-east-1"],
+                         since="2023-07-10", until="2023-07-10")
+        # the 07-09 folder is kept too: a day's folder can hold the previous day's last minutes
+        paths = [Path(p).name for (p,) in trail.con.sql("select path from files order by 1"
+                                                        ).fetchall()]
+    assert s.files_seen == 1 and len(paths) == 1 and "_b.json.gz" in paths[0]
+
+
+def test_parquet_exports_nested_and_as_json_strings(tmp_path: Path) -> None:
+    records = list(invictus_records()[:50])
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in records))
+    import duckdb
+
+    con = duckdb.connect()
+    # nested structs, as a Glue conversion keeps them
+    con.sql(f"copy (select * from read_json('{jsonl}', format='newline_delimited')) "
+            f"to '{tmp_path / 'nested.parquet'}' (format parquet)")
+    # Athena's CloudTrail table: lower-case names, variable parts as JSON text
+    con.sql(f"""copy (select eventVersion as eventversion, eventTime as eventtime,
+                             eventID as eventid, eventName as eventname,
+                             eventSource as eventsource, awsRegion as awsregion,
+                             to_json(userIdentity)::varchar as useridentity,
+                             requestparameters::varchar as requestparameters
+                      from read_json('{jsonl}', format='newline_delimited'))
+                to '{tmp_path / 'athena.parquet'}' (format parquet)""")
+    names = con.sql(f"select name from parquet_schema('{tmp_path / 'athena.parquet'}')"
+                    ).fetchall()
+    assert ("useridentity",) in names and ("eventid",) in names
+    for name in ("nested.parquet", "athena.parquet"):
+        with Trail(tmp_path / f"{name}.duckdb") as trail:
+            s = trail.ingest(tmp_path / name)
+            assert (s.stored, s.rejected) == (50, 0), name
+            got = dict(trail.con.sql("select event_id, identity_arn from events").fetchall())
+        assert got == {r["eventID"]: r["userIdentity"].get("arn") for r in records}
+
+
+def test_analysis_opens_read_only(tmp_path: Path) -> None:
+    from trailscope.errors import DatabaseError
+
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(REAL / "plaso-lookupevents")
+    with Trail(db, read_only=True) as trail:
+        assert trail.sql("select count(*) as n from events")["n"][0] == 6
+        with pytest.raises(DatabaseError):
+            trail.ingest(REAL / "plaso-lookupevents")
+        with pytest.raises(Exception, match="read-only"):
+            trail.con.sql("delete from events")
+    with pytest.raises(DatabaseError, match="no database"):
+        Trail(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_a_60_mb_file(tmp_path: Path) -> None:
+    records = list(invictus_records())
+    many = [dict(records[i % len(records)], eventID=f"33333333-0000-0000-0000-{i:012d}")
+            for i in range(50_000)]
+    path = tmp_path / "big.json"
+    path.write_bytes(delivery_bytes(many))
+    assert path.stat().st_size > 60 * 2**20
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(path)
+    assert (s.stored, s.rejected) == (50_000, 0)

@@ -1,0 +1,3 @@
+from trailscope.cli import cli
+
+cli()

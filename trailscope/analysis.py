@@ -1,0 +1,95 @@
+"""Query modules: plain SQL files in queries/ with a `-- key: value` header that is their contract."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+from trailscope.errors import MissingParameter, TrailscopeError, UnknownQuery
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+_HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
+REQUIRED_KEYS = ("title", "inputs", "outputs")
+KEYS = (*REQUIRED_KEYS, "description", "params", "tags")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query module: its header and its SQL."""
+
+    name: str
+    title: str
+    description: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: tuple[str, ...]
+    tags: tuple[str, ...]
+    sql: str
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def parse_query(name: str, text: str) -> Query:
+    """Read the header block (the leading `-- key: value` lines) and keep the whole text as SQL."""
+    header: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        match = _HEADER_LINE.match(line.strip())
+        if match and match.group(1) in KEYS:
+            key, value = match.groups()
+            header[key] = value.strip()
+        elif key:  # a longer value goes on over the next comment lines
+            header[key] = f"{header[key]} {line[2:].strip()}".strip()
+    missing = [k for k in REQUIRED_KEYS if k not in header]
+    if missing:
+        raise TrailscopeError(f"query {name}: header lacks {', '.join(missing)}")
+    return Query(
+        name=name,
+        title=header["title"],
+        description=header.get("description", ""),
+        inputs=_split(header["inputs"]),
+        outputs=_split(header["outputs"]),
+        params=_split(header.get("params", "")),
+        tags=_split(header.get("tags", "")),
+        sql=text,
+    )
+
+
+def load_queries() -> dict[str, Query]:
+    """Every module shipped in trailscope.queries, by name (the file name without .sql)."""
+    folder = files("trailscope.queries")
+    return {
+        p.name.removesuffix(".sql"): parse_query(p.name.removesuffix(".sql"), p.read_text("utf-8"))
+        for p in sorted(folder.iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".sql")
+    }
+
+
+def get_query(name: str) -> Query:
+    queries = load_queries()
+    if name not in queries:
+        known = ", ".join(queries) or "none"
+        raise UnknownQuery(f"no query module named {name!r} (known: {known})")
+    return queries[name]
+
+
+def run_query(con: duckdb.DuckDBPyConnection, query: Query, **params: Any) -> pl.DataFrame:
+    """Run a module with DuckDB named parameters (never string formatting) and check its outputs."""
+    missing = [p for p in query.params if p not in params]
+    if missing:
+        raise MissingParameter(f"query {query.name} needs --param for: {', '.join(missing)}")
+    df: pl.DataFrame = con.sql(query.sql, params={p: params[p] for p in query.params}).pl()
+    if tuple(df.columns) != query.outputs:
+        raise TrailscopeError(
+            f"query {query.name} returned columns {df.columns}, its header says {query.outputs}"
+        )
+    return df

@@ -1,0 +1,200 @@
+"""The trailscope command line: thin commands over the Trail library object."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from trailscope import __version__
+
+if TYPE_CHECKING:
+    from trailscope.trail import Trail
+
+DB_OPTION = click.option("--db", "db", default="trail.duckdb", show_default=True,
+                         type=click.Path(dir_okay=False, path_type=Path),
+                         help="The DuckDB database file.")
+FORMAT_OPTION = click.option("--format", "fmt", default="table", show_default=True,
+                             type=click.Choice(["table", "csv", "json", "parquet"]),
+                             help="Output format (CSV cells that would run as spreadsheet "
+                                  "formulas are defused).")
+OUTPUT_OPTION = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                             help="Write to this file instead of standard output.")
+EXIT_REJECTED = 3
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors become one-line messages with exit status 1, not tracebacks."""
+    from trailscope.errors import TrailscopeError
+
+    try:
+        yield
+    except TrailscopeError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@contextmanager
+def _open(db: Path) -> Iterator[Trail]:
+    """Open a database read-only, as every analysis command does."""
+    from trailscope.trail import Trail
+
+    with _errors(), Trail(db, read_only=True) as trail:
+        yield trail
+
+
+@click.group()
+@click.version_option(__version__, prog_name="trailscope")
+def cli() -> None:
+    """Who used root-level power in an AWS organization, from CloudTrail alone.
+
+    Ingest CloudTrail into a DuckDB file, then ask it questions.
+
+    Example:
+
+    \b
+        trailscope ingest AWSLogs/ --db trail.duckdb
+        trailscope list-queries
+    """
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@DB_OPTION
+@click.option("--account", multiple=True, help="Only this account (repeatable); prunes the "
+              "S3 key layout before files are opened.")
+@click.option("--region", multiple=True, help="Only this region (repeatable).")
+@click.option("--since", help="Only days from this date or ISO time (by the key layout).")
+@click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
+def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
+           region: tuple[str, ...], since: str | None, until: str | None, quiet: bool) -> None:
+    """Read CloudTrail files into the database, adding only what is new.
+
+    SOURCES are files or folders: S3 export trees (AWSLogs/...), .json/.json.gz delivery
+    files, JSON arrays, single records, JSON lines, LookupEvents output, Parquet exports.
+    Exit status: 0 when everything read was stored or was a duplicate, 3 when anything was
+    rejected (listed in the summary and the `rejected` table), 1 on an error.
+
+    Example:
+
+    \b
+        trailscope ingest ~/exports/AWSLogs --db trail.duckdb --since 2026-10-01
+    """
+    from trailscope.trail import Trail
+
+    progress = None if quiet or not sys.stderr.isatty() else _Progress()
+    with _errors(), Trail(db) as trail:
+        summary = trail.ingest(*sources, account=account, region=region, since=since,
+                               until=until, progress=progress)
+    if progress is not None:
+        progress.done()
+    if not quiet:
+        for line in summary.lines():
+            click.echo(line, err=True)
+    if not summary.ok:
+        sys.exit(EXIT_REJECTED)
+
+
+class _Progress:
+    """One status line on the terminal: files, events, MB/s."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self, *, files: int, records: int, bytes_read: int) -> None:
+        rate = bytes_read / 2**20 / max(time.monotonic() - self.start, 1e-6)
+        click.echo(f"\r{files:,} files  {records:,} events  {rate:,.1f} MB/s ", nl=False,
+                   err=True)
+
+    def done(self) -> None:
+        click.echo(err=True)
+
+
+@cli.command()
+@click.argument("text")
+@DB_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def sql(text: str, db: Path, fmt: str, output: Path | None) -> None:
+    """Run ad-hoc SQL against the database (opened read-only).
+
+    Example:
+
+    \b
+        trailscope sql "select event_name, count(*) from events group by 1 order by 2 desc"
+    """
+    from trailscope import output as out
+
+    with _open(db) as trail, _errors():
+        try:
+            df = trail.sql(text)
+        except Exception as e:  # DuckDB's own message says what is wrong with the SQL
+            raise click.ClickException(str(e).splitlines()[0]) from e
+        out.write(df, fmt, output)
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+        params[name] = value
+    return params
+
+
+@cli.command()
+@click.argument("name")
+@DB_OPTION
+@click.option("--param", "-p", "pairs", multiple=True, metavar="NAME=VALUE",
+              help="A parameter the module declares (repeatable).")
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | None) -> None:
+    """Run a query module from queries/ with named parameters.
+
+    Example:
+
+    \b
+        trailscope query ingest_coverage --db trail.duckdb --format csv
+    """
+    from trailscope import output as out
+
+    with _open(db) as trail, _errors():
+        out.write(trail.query(name, **_params(pairs)), fmt, output)
+
+
+@cli.command("list-queries")
+def list_queries() -> None:
+    """List the query modules, their parameters and what they answer.
+
+    Example:
+
+    \b
+        trailscope list-queries
+    """
+    from trailscope.analysis import load_queries
+
+    for q in load_queries().values():
+        params = f" ({', '.join('--param ' + p + '=...' for p in q.params)})" if q.params else ""
+        click.echo(f"{q.name}{params}\n    {q.title}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the database schema as Markdown (the same text as docs/schema.md).
+
+    Example:
+
+    \b
+        trailscope schema > schema.md
+    """
+    from trailscope.schema import markdown
+
+    click.echo(markdown(), nl=False)

@@ -1,0 +1,212 @@
+"""Reading one log file into records: detect its format from its bytes, not its name, and turn it
+into JSON lines (one record a line) for DuckDB, or say exactly why it cannot be read.
+
+Formats: gzip or plain `{"Records": [...]}` (S3 delivery), a JSON array of records, one record
+object, JSON lines, LookupEvents output (`CloudTrailEvent` holds the record as a string; the
+inner record is stored), and Parquet with CloudTrail's field names (Athena/Glue conversions).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+# AWS writes delivery files compactly with eventVersion first in every record, so the boundary
+# between two records is this exact byte string. Inside a JSON string a quote is always escaped,
+# so it can only occur as structure; a split inside a record leaves a piece that is not a whole
+# JSON object, which DuckDB's json_valid catches, and the file is then parsed in full instead.
+_RECORDS_HEAD = re.compile(rb'^\s*\{"Records":\[')
+_RECORDS_TAIL = re.compile(rb'\]\}\s*$')
+_BOUNDARY = b'},{"eventVersion":'
+# A record has at least one of these; a JSON object with none of them is not CloudTrail.
+MARKERS = ("eventVersion", "eventID", "eventTime", "eventName", "eventSource", "CloudTrailEvent")
+PARQUET_ROWS = 50_000
+
+
+@dataclass
+class Chunk:
+    """Records of one file as JSON lines; a line's position is `offset` + its 1-based line number."""
+
+    text: bytes
+    offset: int = 0
+
+
+@dataclass
+class ReadResult:
+    """What came of reading one file."""
+
+    format: str
+    chunks: list[Chunk] = field(default_factory=list)
+    fast: bool = False  # chunks come from the byte-level split: DuckDB checks every piece
+    error: str | None = None  # the whole file was rejected, and why
+    skip: str | None = None  # not a log file at all
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (position, reason, raw)
+    note: str | None = None
+
+
+def read_bytes(data: bytes, *, slow: bool = False) -> ReadResult:
+    """Detect the format of a file's bytes and split it into JSON lines; `slow` skips the
+    byte-level split of delivery files and parses the whole document."""
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = _gunzip(data)
+        except zlib.error as e:
+            return ReadResult("gzip", error=f"truncated or corrupt gzip: {e}")
+    if data[:4] == PARQUET_MAGIC:
+        return ReadResult("parquet", error="Parquet must be read from its file")  # see read_parquet
+    head = data.lstrip()[:1]
+    if not data.strip():
+        return ReadResult("empty", note="empty file")
+    if head not in (b"{", b"["):
+        return ReadResult("unknown", skip="not JSON, gzip or Parquet")
+    if not slow and _RECORDS_HEAD.match(data) and _RECORDS_TAIL.search(data):
+        start = data.index(b"[") + 1
+        end = data.rindex(b"]")
+        body = data[start:end].strip()
+        if not body:
+            return ReadResult("records")
+        return ReadResult("records", [Chunk(body.replace(_BOUNDARY, b'}\n{"eventVersion":'))],
+                          fast=True)
+    return read_slow(data)
+
+
+def _gunzip(data: bytes) -> bytes:
+    # wbits 47: gzip or zlib header; several gzip members (concatenated .gz files) are joined
+    out = []
+    while data:
+        d = zlib.decompressobj(47)
+        out.append(d.decompress(data))
+        if not d.eof:
+            raise zlib.error("incomplete or truncated stream")
+        data = d.unused_data.lstrip(b"\x00")
+    return b"".join(out)
+
+
+def _loads(data: bytes | str) -> Any:
+    """orjson, falling back to the standard library for what orjson refuses but JSON allows
+    (lone surrogate escapes, integers beyond 64 bits)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # what only the standard library parsed (huge ints, lone surrogates)
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def read_slow(data: bytes) -> ReadResult:
+    """Parse the whole document, then pick the records out of whatever shape it has."""
+    try:
+        doc = _loads(data)
+    except (ValueError, UnicodeDecodeError) as whole_error:
+        return _read_json_lines(data, whole_error)
+    if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
+        return _records_result("records", doc["Records"])
+    if isinstance(doc, dict) and isinstance(doc.get("Events"), list):  # `aws cloudtrail lookup-events`
+        return _records_result("lookup-events", doc["Events"])
+    if isinstance(doc, list):
+        return _records_result("array", doc)
+    if isinstance(doc, dict) and any(k in doc for k in MARKERS):
+        return _records_result("object", [doc])
+    if isinstance(doc, dict):
+        keys = ", ".join(sorted(doc)[:8]) or "none"
+        return ReadResult("json", error=f"JSON, but not CloudTrail: an object with keys {keys}")
+    return ReadResult("json", error=f"JSON, but not CloudTrail: a {type(doc).__name__}")
+
+
+def _records_result(fmt: str, records: list[Any]) -> ReadResult:
+    text = b"\n".join(_dumps(r) for r in records)
+    return ReadResult(fmt, [Chunk(text)] if records else [])
+
+
+def _read_json_lines(data: bytes, whole_error: Exception) -> ReadResult:
+    """JSON lines, where every line stands alone; otherwise the file is rejected as invalid."""
+    lines = data.split(b"\n")
+    first = next((ln for ln in lines if ln.strip()), b"")
+    try:
+        first_doc = _loads(first)
+    except (ValueError, UnicodeDecodeError):
+        first_doc = None
+    if not isinstance(first_doc, dict) or len([ln for ln in lines if ln.strip()]) < 2:
+        return ReadResult("json", error=f"invalid JSON: {_describe(whole_error)}")
+    result = ReadResult("lookup-events" if "CloudTrailEvent" in first_doc else "jsonl")
+    for number, line in enumerate(lines, 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            result.rejected.append((number, (f"line is not valid UTF-8: {e.reason} at byte "
+                                    f"{e.start}"), line.decode("utf-8", "backslashreplace")))
+            lines[number - 1] = b""  # keep the numbering; the line is accounted for above
+    result.chunks = [Chunk(b"\n".join(lines))]
+    return result
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return f"not valid UTF-8 ({e.reason} at byte {e.start})"
+    return str(e)
+
+
+def reason_for_line(line: str) -> str:
+    """Why DuckDB could not take a line as JSON, in words a responder can act on."""
+    try:
+        orjson.loads(line.encode("utf-8", "surrogatepass"))
+    except orjson.JSONDecodeError as e:
+        if "surrogate" in str(e):
+            return f"JSON with a lone UTF-16 surrogate escape, which DuckDB cannot store: {e}"
+        return f"invalid JSON: {e}"
+    return "JSON that DuckDB's parser rejects"
+
+
+# Parquet ---------------------------------------------------------------------------------------
+
+# Athena and Glue lower-case column and struct field names; CloudTrail's own names, by lower case.
+CLOUDTRAIL_NAMES = {n.lower(): n for n in ["eventVersion", "userIdentity", "type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy", "sessionContext", "sessionIssuer", "attributes", "creationDate", "mfaAuthenticated", "assumedRoot", "sourceIdentity", "webIdFederationData", "federatedProvider", "ec2RoleDelivery", "credentialId", "inScopeOf", "issuerType", "credentialsIssuedTo", "issuerAccountId", "onBehalfOf", "userId", "identityStoreArn", "invokedByDelegate", "identityProvider", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements", "additionalEventData", "requestID", "eventID", "readOnly", "resources", "eventType", "apiVersion", "managementEvent", "recipientAccountId", "sharedEventID", "vpcEndpointId", "vpcEndpointAccountId", "eventCategory", "tlsDetails", "tlsVersion", "cipherSuite", "clientProvidedHostHeader", "sessionCredentialFromConsole", "serviceEventDetails", "insightDetails", "addendum", "edgeDeviceDetails"]}
+# Variable parts that exports keep as JSON text in a string column
+JSON_TEXT_FIELDS = {"requestParameters", "responseElements", "additionalEventData",
+                    "serviceEventDetails", "resources", "tlsDetails", "userIdentity",
+                    "insightDetails", "addendum", "edgeDeviceDetails"}
+
+
+def _canonical(value: Any, top: bool = False, resource: bool = False) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if v is None and not top:
+                continue  # a struct column has every field; the record had only some
+            # resources[] items spell it ARN; everywhere else it is arn
+            name = "ARN" if resource and k.lower() == "arn" else CLOUDTRAIL_NAMES.get(k.lower(), k)
+            if top and name in JSON_TEXT_FIELDS and isinstance(v, str):
+                try:
+                    v = _loads(v)
+                except ValueError:
+                    pass
+            out[name] = _canonical(v, resource=top and name == "resources")
+        return out
+    if isinstance(value, list):
+        return [_canonical(v, resource=resource) for v in value]
+    return value
+
+
+def read_parquet(path: str) -> Iterator[Chunk]:
+    """A Parquet export, in bounded row groups, as JSON lines with CloudTrail's field names."""
+    import pyarrow.parquet as pq
+
+    position = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_ROWS):
+        rows = batch.to_pylist(maps_as_pydicts="lossy")
+        text = b"\n".join(_dumps(_canonical(r, top=True)) for r in rows)
+        yield Chunk(text, offset=position)
+        position += len(rows)

@@ -1,0 +1,449 @@
+"""Ingest: files into the events table, incrementally, atomically per batch, losing nothing.
+
+Reading (decompress, detect, split into JSON lines) runs in worker threads while DuckDB loads the
+previous batch; DuckDB does the JSON parsing and typing in bulk. Every record read ends up stored,
+recognised as a duplicate (same eventID), or listed in `rejected` with its file, position and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import pyarrow as pa
+
+from trailscope import __version__, formats, schema
+from trailscope.sources import Candidate, Filters, discover
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["Filters", "IngestSummary", "Progress", "ingest"]
+
+BATCH_BYTES = 48 * 2**20  # decompressed JSON a transaction takes, before DuckDB's own copies
+BATCH_FILES = 2_000
+COMMIT_ROWS = 2 * 122_880  # two of DuckDB's row groups
+READ_AHEAD = 8  # files being read at once, ahead of the loader
+SAMPLE_REJECTIONS = 20
+
+
+class Progress(Protocol):
+    def __call__(self, *, files: int, records: int, bytes_read: int) -> None: ...
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest run did. `rejected_sample` shows the first few rejections."""
+
+    run_id: int
+    files_seen: int = 0
+    files_read: int = 0
+    files_already: int = 0  # in the manifest with the same size and time: not opened
+    files_skipped: int = 0  # not log files (digests, Insights, other formats)
+    files_rejected: int = 0  # nothing usable in them
+    records: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    rejected_sample: list[tuple[str, int | None, str]] = field(default_factory=list)
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every file was read and every record stored or recognised as a duplicate."""
+        return self.rejected == 0 and self.files_rejected == 0
+
+    def lines(self) -> list[str]:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        out = [
+            (f"files: {self.files_seen:,} seen, {self.files_read:,} read, "
+            f"{self.files_already:,} already ingested, {self.files_skipped:,} skipped, "
+            f"{self.files_rejected:,} rejected"),
+            (f"records: {self.records:,} read, {self.stored:,} stored, {self.duplicates:,} "
+            f"duplicates, {self.rejected:,} rejected"),
+            f"{self.bytes_read / 2**20:,.1f} MB in {self.seconds:.1f} s ({rate:,.0f} records/s)",
+        ]
+        out += [f"skipped {n:,} ({why})" for why, n in sorted(self.skipped_reasons.items())]
+        out += self.notes
+        for path, position, reason in self.rejected_sample:
+            where = f"{path}" + (f" #{position}" if position is not None else "")
+            out.append(f"rejected: {where}: {reason}")
+        if self.rejected > len(self.rejected_sample):
+            out.append(f"... {self.rejected - len(self.rejected_sample):,} more in the "
+                       f"`rejected` table")
+        return out
+
+
+@dataclass
+class _File:
+    """A file on its way in: its manifest row and what reading it gave."""
+
+    file_id: int
+    candidate: Candidate
+    sha256: str | None = None
+    result: formats.ReadResult | None = None
+    table: pa.Table | None = None  # its records as JSON lines, ready for DuckDB
+    read_error: str | None = None
+
+    @property
+    def weight(self) -> int:
+        return 0 if self.table is None else int(self.table.nbytes)
+
+
+def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
+           *, progress: Progress | None = None, commit_rows: int = COMMIT_ROWS
+           ) -> IngestSummary:
+    """Ingest every file under `sources` that the manifest does not already hold.
+
+    Whole files are committed together once `commit_rows` records are pending: an interrupted
+    run leaves only whole files behind, and the next run picks up the rest."""
+    started = time.monotonic()
+    # flush each finished row group to the file at once rather than buffering five
+    con.sql("SET write_buffer_row_group_count = 1")
+    run_id = _start_run(con, sources, filters)
+    summary = IngestSummary(run_id)
+    known = {(p, s, m) for p, s, m in con.sql(
+        "select path, size, mtime from files").fetchall()}
+    next_id = con.sql("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
+
+    def todo() -> Iterator[_File]:
+        nonlocal next_id
+        for cand in discover(sources, filters):
+            summary.files_seen += 1
+            if (cand.path, cand.size, cand.mtime) in known:
+                summary.files_already += 1
+                continue
+            yield _File(next_id, cand)
+            next_id += 1
+
+    loader = _Loader(con, run_id, summary, commit_rows)
+    for batch in _ahead(_batches(_read_all(todo()))):
+        loader.load(batch)
+        if progress is not None:
+            progress(files=summary.files_seen, records=summary.records,
+                     bytes_read=summary.bytes_read)
+    loader.commit()
+    summary.seconds = time.monotonic() - started
+    summary.rejected_sample = con.sql(
+        "select f.path, r.position, r.reason from rejected r join files f using (file_id) "
+        "where f.run_id = $run order by r.file_id, r.position nulls first limit $n",
+        params={"run": run_id, "n": SAMPLE_REJECTIONS}).fetchall()
+    con.sql("update ingest_runs set finished_at = now() where run_id = $run_id",
+            params={"run_id": run_id})
+    return summary
+
+
+def _start_run(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters) -> int:
+    run_id: int = con.sql("select coalesce(max(run_id), 0) + 1 from ingest_runs").fetchall()[0][0]
+    con.sql(
+        "insert into ingest_runs values ($run_id, now(), null, $sources, $version)",
+        params={"run_id": run_id, "version": __version__,
+                "sources": json.dumps({"sources": list(sources), **filters.as_dict()})},
+    )
+    return run_id
+
+
+def _read_one(f: _File, *, slow: bool = False) -> _File:
+    """Runs in a worker thread: hash, decompress and split one file into lines.
+
+    `slow` parses the whole document, for a file whose fast split did not hold."""
+    cand = f.candidate
+    if cand.skip:
+        return f
+    try:
+        with open(cand.path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        f.read_error = f"cannot read: {e.strerror or e}"
+        return f
+    f.sha256 = hashlib.sha256(data).hexdigest()
+    if data[:4] == formats.PARQUET_MAGIC:
+        try:
+            f.result = formats.ReadResult("parquet", list(formats.read_parquet(cand.path)))
+        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
+            f.result = formats.ReadResult("parquet", error=f"unreadable Parquet: {e}")
+            return f
+        f.table = _lines_table(f)
+        return f
+    f.result = formats.read_bytes(data, slow=slow)
+    f.table = _lines_table(f)
+    return f
+
+
+def _lines_table(f: _File) -> pa.Table | None:
+    """The file's records as rows (file_id, position, line); None when a fast split is not UTF-8
+    text (the full parse then says where)."""
+    assert f.result is not None
+    parts = []
+    for chunk in f.result.chunks:
+        lines = chunk.text.split(b"\n")
+        keep = range(len(lines)) if f.result.fast else [
+            i for i, ln in enumerate(lines) if ln.strip()]
+        try:
+            text = pa.array([lines[i] for i in keep], pa.binary()).cast(pa.string())
+        except pa.ArrowInvalid:
+            return None
+        parts.append(pa.table({
+            "file_id": pa.array([f.file_id] * len(keep), pa.int32()),
+            "position": pa.array([chunk.offset + i + 1 for i in keep], pa.int32()),
+            "line": text,
+        }))
+    f.result.chunks = []  # the table holds the text now
+    return pa.concat_tables(parts) if parts else EMPTY_LINES
+
+
+def _ahead(batches: Iterator[list[_File]]) -> Iterator[list[_File]]:
+    """Assemble the next batch in a thread while the caller loads this one."""
+    out: queue.Queue[list[_File] | BaseException | None] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                out.put(batch)
+            out.put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            out.put(e)
+
+    threading.Thread(target=produce, name="trailscope-batches", daemon=True).start()
+    while (item := out.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _read_all(files: Iterable[_File]) -> Iterator[_File]:
+    """Read files in worker threads, a bounded number ahead, yielding them in order."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="trailscope-read") as pool:
+        pending: list[Future[_File]] = []
+        for f in files:
+            pending.append(pool.submit(_read_one, f))
+            if len(pending) >= READ_AHEAD:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
+
+
+def _batches(files: Iterable[_File]) -> Iterator[list[_File]]:
+    batch: list[_File] = []
+    weight = 0
+    for f in files:
+        batch.append(f)
+        weight += f.weight
+        if weight >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            yield batch
+            batch, weight = [], 0
+    if batch:
+        yield batch
+
+
+def _field(path: tuple[str, ...]) -> str:
+    return "s." + ".".join(json.dumps(p) for p in path)
+
+
+EMPTY_LINES = pa.table({"file_id": pa.array([], pa.int32()), "position": pa.array([], pa.int32()),
+                        "line": pa.array([], pa.string())})
+_STRUCTURE = schema.extraction_structure()
+# every typed column, from the struct json_transform made of the record
+_SELECT = ",\n".join(
+    f"try_cast({_field(c.path)} as {c.type}) as {c.name}" if c.type in ("BOOLEAN", "TIMESTAMPTZ")
+    else f"{_field(c.path)} as {c.name}"
+    for c in schema.EVENT_COLUMNS if c.path and c.name not in ("event_id", "event_time")
+)
+_COLUMNS = ", ".join(c.name for c in schema.EVENT_COLUMNS)
+# One JSON parse a record: json_transform returns NULL for invalid JSON (under try) and empty
+# fields for anything else that is not a record; the reasons are worked out only for those.
+_PARSE = f"""
+select file_id, position, record, event_id, event_time, from_logstash, {_COLUMNS.replace(
+    "event_id, event_time, ", "").replace(", record", "")},
+       case
+         when not line_ok then 'invalid JSON'
+         when s is null then 'CloudTrailEvent is not valid JSON'
+         when json_type(record) <> 'OBJECT' then 'not a JSON object: a ' || lower(json_type(record))
+         when event_id is null and time_text is null
+           then 'not a CloudTrail record: it has neither eventID nor eventTime'
+         when event_id is null then 'record has no eventID'
+         when time_text is null then 'record has no eventTime'
+         when event_time is null then 'eventTime is not a timestamp: ' || time_text
+       end as reason
+from (
+  select *, s.eventID as event_id, coalesce(s.eventTime, s."@timestamp") as time_text,
+         try_cast(coalesce(s.eventTime, s."@timestamp") as timestamptz) as event_time,
+         s.eventTime is null and s."@timestamp" is not null as from_logstash,
+         {_SELECT}
+  from (
+    select file_id, position, outer_s is not null as line_ok,
+           coalesce(record_text, line) as record,
+           case when outer_s.CloudTrailEvent is null then outer_s
+                else try(json_transform(record_text, '{_STRUCTURE}')) end as s
+    from (
+      select file_id, position, line, outer_s, outer_s.CloudTrailEvent as record_text
+      from (select *, try(json_transform(line, '{_STRUCTURE}')) as outer_s from staged))))
+"""
+
+
+class _Loader:
+    """Loads batches of read files into the database, one transaction a batch.
+
+    Intermediate results stay in Arrow tables on the Python side: DuckDB temp tables would be
+    compressed at every commit, which cost more than all the parsing.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, summary: IngestSummary,
+                 commit_rows: int) -> None:
+        self.con, self.run_id, self.summary, self.commit_rows = con, run_id, summary, commit_rows
+        self.in_transaction = False
+        self.pending_rows = 0
+
+    def load(self, batch: list[_File]) -> None:
+        """Load a batch inside the open transaction; commit once enough rows make whole row
+        groups, which DuckDB then writes straight to the file instead of through the WAL."""
+        con = self.con
+        if not self.in_transaction:
+            con.sql("begin transaction")
+            self.in_transaction = True
+        try:
+            stats = self._load(batch)
+            self._record_files(batch, stats)
+        except BaseException:
+            con.sql("rollback")
+            self.in_transaction = False
+            raise
+        finally:
+            for name in ("staged", "parsed", "fresh"):
+                con.unregister(name)
+        for f in batch:
+            f.table = None  # free the batch's text before the next one arrives
+        self.pending_rows += sum(s[0] for s in stats.values())
+        if self.pending_rows >= self.commit_rows:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.con.sql("commit")
+            self.in_transaction = False
+            self.pending_rows = 0
+
+    def _load(self, batch: list[_File]) -> dict[int, tuple[int, int, int, int]]:
+        """Stage JSON lines, check them, store new events; per file (records, stored, dup, rej)."""
+        con = self.con
+        rejected_rows: list[tuple[int, int | None, str, str | None]] = []
+        readable = []
+        for f in batch:
+            error = f.read_error or (f.result.error if f.result else None)
+            if error:
+                rejected_rows.append((f.file_id, None, error, None))
+            elif f.result is not None and not f.result.skip:
+                rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
+                readable.append(f)
+        con.register("staged", self._staged(readable))
+        parsed = con.sql(_PARSE).to_arrow_table()
+        con.register("parsed", parsed)
+        for file_id, position, reason, line in con.sql(
+                "select file_id, position, reason, record from parsed where reason is not null"
+        ).fetchall():
+            if reason == "invalid JSON":
+                reason = formats.reason_for_line(line)
+            rejected_rows.append((file_id, position, reason, line))
+        lo, hi = con.sql("select min(event_time), max(event_time) from parsed "
+                         "where reason is null").fetchall()[0]
+        # duplicates carry the same eventTime, so only that slice of events needs looking at
+        fresh = con.sql("""
+            select event_id, min(file_id * 4294967296 + position) as first
+            from parsed where reason is null
+              and event_id not in (select event_id from events
+                                   where event_time between $lo and $hi
+                                     and event_id in (select event_id from parsed))
+            group by event_id""", params={"lo": lo, "hi": hi}).to_arrow_table()
+        con.register("fresh", fresh)
+        con.sql(f"""
+            insert into events ({_COLUMNS})
+            select {_COLUMNS} from parsed join fresh using (event_id)
+            where reason is null and file_id * 4294967296 + position = first""")
+        con.sql("insert into event_sources select event_id, file_id, position from parsed "
+                "where reason is null")
+        if rejected_rows:
+            con.executemany("insert into rejected values (?, ?, ?, ?)", rejected_rows)
+        stats: dict[int, tuple[int, int, int, int]] = {}
+        for file_id, records, stored, logstash in con.sql("""
+                select file_id, count(*), count(first), count(*) filter (where from_logstash)
+                from parsed left join fresh
+                  on parsed.event_id = fresh.event_id
+                 and file_id * 4294967296 + position = first
+                where reason is null group by file_id""").fetchall():
+            stats[file_id] = (records, stored, records - stored, 0)
+            if logstash:
+                f = next(f for f in batch if f.file_id == file_id)
+                f.result.note = (f"{logstash} records had no eventTime: event_time taken from "  # type: ignore[union-attr]
+                                 "Logstash @timestamp")
+        for file_id, *_ in rejected_rows:
+            records, stored, dups, rejected = stats.get(file_id, (0, 0, 0, 0))
+            stats[file_id] = (records, stored, dups, rejected + 1)
+        return stats
+
+    def _staged(self, files: list[_File]) -> pa.Table:
+        """Every line of the batch; fast-split files that did not split into whole JSON objects
+        (or are not UTF-8) are parsed in full instead, which also says exactly what is wrong."""
+        fast = [f.file_id for f in files if f.result is not None and f.result.fast]
+        broken = {f.file_id for f in files if f.table is None}
+        tables = [f.table for f in files if f.table is not None]
+        staged = pa.concat_tables(tables) if tables else EMPTY_LINES
+        if fast:
+            self.con.register("staged_check", staged)
+            try:
+                broken |= {r[0] for r in self.con.sql(
+                    "select distinct file_id from staged_check "
+                    "where file_id in (select unnest($ids)) and not json_valid(line)",
+                    params={"ids": fast}).fetchall()}
+            finally:
+                self.con.unregister("staged_check")
+        if not broken:
+            return staged
+        for f in files:
+            if f.file_id in broken:
+                _read_one(f, slow=True)
+        return pa.concat_tables([f.table for f in files if f.table is not None] or [EMPTY_LINES])
+
+    def _record_files(self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
+                      ) -> None:
+        s = self.summary
+        rows = []
+        for f in batch:
+            c = f.candidate
+            result = f.result
+            records, stored, dups, rejected = stats.get(f.file_id, (0, 0, 0, 0))
+            note = result.note if result else None
+            skip = c.skip or (result.skip if result else None)
+            if skip:
+                status, note = "skipped", skip
+                s.files_skipped += 1
+                s.skipped_reasons[skip] = s.skipped_reasons.get(skip, 0) + 1
+            elif f.read_error or (result is not None and result.error):
+                status = "rejected"
+                s.files_rejected += 1
+                s.files_read += 1
+                rejected = 0  # the file's row in `rejected` is not a record
+            else:
+                status = "ingested" if records + rejected else "empty"
+                s.files_read += 1
+            if note and status == "ingested":
+                s.notes.append(f"{c.path}: {note}")
+            s.records += records + rejected
+            s.stored += stored
+            s.duplicates += dups
+            s.rejected += rejected
+            s.bytes_read += c.size if status not in ("skipped",) else 0
+            fmt = result.format if result else ("unread" if c.skip else "unknown")
+            rows.append((f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt, status,
+                         records + rejected, stored, dups, rejected, note, self.run_id))
+        self.con.executemany(
+            f"insert into files values ({', '.join('?' * len(schema.FILE_COLUMNS))})", rows)

@@ -1,0 +1,100 @@
+"""Trail: the one object the CLI and notebooks share: a DuckDB database of CloudTrail events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from trailscope import analysis, schema
+from trailscope.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from trailscope.ingest import IngestSummary, Progress
+
+
+class Trail:
+    """A DuckDB database of CloudTrail events, and the queries and reports that read it.
+
+    `Trail("trail.duckdb")` opens (or creates) a database for ingesting;
+    `Trail("trail.duckdb", read_only=True)` opens one for analysis, as the CLI's analysis
+    commands do. `trail.con` is the raw DuckDB connection for anything the API lacks.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise DatabaseError(f"no database at {self.path}: run `trailscope ingest` first")
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as e:
+            raise DatabaseError(f"cannot open {self.path}: {e}") from e
+        self.con.sql("SET TimeZone='UTC'")
+        self.read_only = read_only
+        if not read_only:
+            self.con.sql(schema.ddl())
+        elif not self._has_table("events"):
+            raise DatabaseError(f"{self.path} is not a trailscope database (no events table)")
+
+    def _has_table(self, name: str) -> bool:
+        rows = self.con.sql(
+            "select 1 from information_schema.tables where table_name = $name",
+            params={"name": name},
+        ).fetchall()
+        return bool(rows)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Trail:  # noqa: PYI034 - Self needs Python 3.11
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ingest ---------------------------------------------------------------------------------
+    def ingest(
+        self,
+        *sources: str | Path,
+        account: Sequence[str] = (),
+        region: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        progress: Progress | None = None,
+        commit_rows: int | None = None,
+    ) -> IngestSummary:
+        """Read CloudTrail files, folders or export trees into the database, adding only files
+        the manifest does not hold. `account`, `region`, `since` and `until` prune the S3 key
+        layout before files are opened. See trailscope.ingest for the details."""
+        from trailscope.ingest import COMMIT_ROWS, Filters, ingest
+
+        if self.read_only:
+            raise DatabaseError(f"{self.path} is open read-only; open it with read_only=False "
+                                "to ingest")
+        filters = Filters.make(account=account, region=region, since=since, until=until)
+        return ingest(self.con, [str(s) for s in sources], filters, progress=progress,
+                      commit_rows=commit_rows or COMMIT_ROWS)
+
+    # analysis -------------------------------------------------------------------------------
+    def queries(self) -> dict[str, analysis.Query]:
+        return analysis.load_queries()
+
+    def query(self, name: str, **params: Any) -> pl.DataFrame:
+        """Run the query module `name` from queries/ with named parameters."""
+        return analysis.run_query(self.con, analysis.get_query(name), **params)
+
+    def sql(self, text: str, **params: Any) -> pl.DataFrame:
+        """Run ad-hoc SQL; `$name` placeholders take the keyword arguments."""
+        df: pl.DataFrame = self.con.sql(text, params=params or None).pl()
+        return df
+
+    def events(self, where: str = "true", **params: Any) -> pl.DataFrame:
+        """Events matching a SQL condition, in time order (for notebooks)."""
+        return self.sql(f"select * from events where {where} order by event_time, event_id",
+                        **params)
+
+

@@ -319,7 +319,7 @@ class _Loader:
             self.in_transaction = False
             raise
         finally:
-            for name in ("staged", "parsed", "fresh"):
+            for name in ("parsed", "fresh"):
                 con.unregister(name)
         for f in batch:
             f.table = None  # free the batch's text before the next one arrives
@@ -343,10 +343,13 @@ class _Loader:
             if error:
                 rejected_rows.append((f.file_id, None, error, None))
             elif f.result is not None and not f.result.skip:
-                rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
                 readable.append(f)
-        con.register("staged", self._staged(readable))
-        parsed = con.sql(_PARSE).to_arrow_table()
+        parsed = self._parsed(readable)
+        for f in readable:  # after _parsed, which may have read a file again in full
+            assert f.result is not None
+            if f.result.error:
+                rejected_rows.append((f.file_id, None, f.result.error, None))
+            rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
         con.register("parsed", parsed)
         for file_id, position, reason, line in con.sql(
                 "select file_id, position, reason, record from parsed where reason is not null"
@@ -390,28 +393,33 @@ class _Loader:
             stats[file_id] = (records, stored, dups, rejected + 1)
         return stats
 
-    def _staged(self, files: list[_File]) -> pa.Table:
-        """Every line of the batch; fast-split files that did not split into whole JSON objects
-        (or are not UTF-8) are parsed in full instead, which also says exactly what is wrong."""
-        fast = [f.file_id for f in files if f.result is not None and f.result.fast]
-        broken = {f.file_id for f in files if f.table is None}
-        tables = [f.table for f in files if f.table is not None]
-        staged = pa.concat_tables(tables) if tables else EMPTY_LINES
-        if fast:
-            self.con.register("staged_check", staged)
-            try:
-                broken |= {r[0] for r in self.con.sql(
-                    "select distinct file_id from staged_check "
-                    "where file_id in (select unnest($ids)) and not json_valid(line)",
-                    params={"ids": fast}).fetchall()}
-            finally:
-                self.con.unregister("staged_check")
-        if not broken:
-            return staged
-        for f in files:
-            if f.file_id in broken:
+    def _parsed(self, files: list[_File]) -> pa.Table:
+        """Every line of the files, parsed and typed. A fast-split file that did not split into
+        whole JSON objects, or is not UTF-8, is parsed in full instead (which also says exactly
+        what is wrong with it) and the batch is parsed again: rare, and never silent."""
+        redo = [f for f in files if f.table is None]
+        while True:
+            for f in redo:
                 _read_one(f, slow=True)
-        return pa.concat_tables([f.table for f in files if f.table is not None] or [EMPTY_LINES])
+            tables = [f.table for f in files if f.table is not None]
+            self.con.register("staged", pa.concat_tables(tables) if tables else EMPTY_LINES)
+            try:
+                parsed = self.con.sql(_PARSE).to_arrow_table()
+            finally:
+                self.con.unregister("staged")
+            fast = [f.file_id for f in files if f.result is not None and f.result.fast]
+            if not fast:
+                return parsed
+            self.con.register("parsed_check", parsed)
+            try:
+                broken = {r[0] for r in self.con.sql(
+                    "select distinct file_id from parsed_check where reason = 'invalid JSON' "
+                    "and file_id in (select unnest($ids))", params={"ids": fast}).fetchall()}
+            finally:
+                self.con.unregister("parsed_check")
+            if not broken:
+                return parsed
+            redo = [f for f in files if f.file_id in broken]
 
     def _record_files(self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
                       ) -> None:

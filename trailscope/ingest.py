@@ -257,9 +257,10 @@ _STRUCTURE = schema.extraction_structure()
 _SELECT = ",\n".join(
     f"try_cast({_field(c.path)} as {c.type}) as {c.name}" if c.type in ("BOOLEAN", "TIMESTAMPTZ")
     else f"{_field(c.path)} as {c.name}"
-    for c in schema.EVENT_COLUMNS if c.path and c.name not in ("event_id", "event_time")
+    for c in schema.EVENT_COLUMNS
+    if c.path and c.stored and c.name not in ("event_id", "event_time")
 )
-_COLUMNS = ", ".join(c.name for c in schema.EVENT_COLUMNS)
+_COLUMNS = ", ".join(c.name for c in schema.EVENT_COLUMNS if c.stored)
 # One JSON parse a record: json_transform returns NULL for invalid JSON (under try) and empty
 # fields for anything else that is not a record; the reasons are worked out only for those.
 _PARSE = f"""

@@ -21,13 +21,24 @@ class Column:
         """The record path for columns taken straight from a CloudTrail field."""
         return tuple(self.source.split(".")) if not self.source.startswith("(") else ()
 
+    @property
+    def computed(self) -> bool:
+        """A JSON part of the record: a virtual column read from `record` when queried, so it
+        is neither stored twice nor parsed at ingest."""
+        return self.type == "JSON" and bool(self.path)
+
+    @property
+    def stored(self) -> bool:
+        return not self.computed
+
 
 def _c(name: str, type_: str, source: str, doc: str) -> Column:
     return Column(name, type_, source, doc)
 
 
 # One row per distinct eventID. Typed columns for what analyses filter and join on; the
-# variable parts as JSON; `record` holds the whole record as it was read, so no field is lost.
+# variable parts as JSON (computed from `record`); `record` holds the whole record as it was
+# read, so no field is lost.
 EVENT_COLUMNS: tuple[Column, ...] = (
     _c("event_id", "VARCHAR", "eventID", "Unique event GUID; the deduplication key."),
     _c("event_time", "TIMESTAMPTZ", "eventTime", "When the request was made, UTC. Logstash "
@@ -161,12 +172,19 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
 _COMPRESSION = {"JSON": " using compression zstd"}
 
 
+def _column_ddl(c: Column) -> str:
+    if c.computed:  # JSON null reads as SQL NULL, as for every other column
+        path = "$." + ".".join(c.path)
+        return (f"{c.name} JSON generated always as "
+                f"(nullif(json_extract(record, '{path}'), 'null'::json)) virtual")
+    return f"{c.name} {c.type}{_COMPRESSION.get(c.type, '')}"
+
+
 def ddl() -> str:
     """CREATE TABLE statements for every table (idempotent)."""
     parts = []
     for table, (columns, _doc) in TABLES.items():
-        cols = ",\n  ".join(f"{c.name} {c.type}{_COMPRESSION.get(c.type, '')}"
-                             for c in columns)
+        cols = ",\n  ".join(_column_ddl(c) for c in columns)
         parts.append(f"create table if not exists {table} (\n  {cols}\n);")
     parts.append("create table if not exists trailscope_meta (key VARCHAR, value VARCHAR);")
     return "\n".join(parts)
@@ -176,12 +194,12 @@ def extraction_structure() -> str:
     """The json_transform structure that pulls every typed column out of a record."""
     tree: dict[str, object] = {}
     for col in EVENT_COLUMNS:
-        if not col.path:
+        if not col.path or col.computed:
             continue
         node = tree
         for key in col.path[:-1]:
             node = node.setdefault(key, {})  # type: ignore[assignment]
-        node[col.path[-1]] = "JSON" if col.type == "JSON" else "VARCHAR"
+        node[col.path[-1]] = "VARCHAR"
     tree["@timestamp"] = "VARCHAR"  # Logstash exports carry the time here instead
     tree["CloudTrailEvent"] = "VARCHAR"  # LookupEvents output: the record as a string
     return json.dumps(tree)
@@ -200,5 +218,7 @@ def markdown() -> str:
                   "|---|---|---|---|"]
         for c in columns:
             src = c.source if c.source.startswith("(") else f"`{c.source}`"
+            if c.computed:
+                src += " (computed from `record`)"
             lines.append(f"| `{c.name}` | {c.type} | {src} | {c.doc} |")
     return "\n".join(lines) + "\n"

@@ -292,6 +292,17 @@ from (
 """
 
 
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
+                 columns: tuple[schema.Column, ...], rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert Python rows through Arrow: executemany costs a statement per row."""
+    arrow = pa.table({c.name: [r[i] for r in rows] for i, c in enumerate(columns)})
+    con.register("new_rows", arrow)
+    try:
+        con.sql(f"insert into {table} select * from new_rows")
+    finally:
+        con.unregister("new_rows")
+
+
 class _Loader:
     """Loads batches of read files into the database, one transaction a batch.
 
@@ -376,7 +387,7 @@ class _Loader:
         con.sql("insert into event_sources select event_id, file_id, position from parsed "
                 "where reason is null")
         if rejected_rows:
-            con.executemany("insert into rejected values (?, ?, ?, ?)", rejected_rows)
+            _insert_rows(con, "rejected", schema.REJECTED_COLUMNS, rejected_rows)
         stats: dict[int, tuple[int, int, int, int]] = {}
         for file_id, records, stored, logstash in con.sql("""
                 select file_id, count(*), count(first), count(*) filter (where from_logstash)
@@ -454,5 +465,4 @@ class _Loader:
             fmt = result.format if result else ("unread" if c.skip else "unknown")
             rows.append((f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt, status,
                          records + rejected, stored, dups, rejected, note, self.run_id))
-        self.con.executemany(
-            f"insert into files values ({', '.join('?' * len(schema.FILE_COLUMNS))})", rows)
+        _insert_rows(self.con, "files", schema.FILE_COLUMNS, rows)

@@ -311,7 +311,7 @@ def test_analysis_opens_read_only(tmp_path: Path) -> None:
         with pytest.raises(DatabaseError):
             trail.ingest(REAL / "plaso-lookupevents")
         with pytest.raises(Exception, match="read-only"):
-            trail.con.sql("delete from events")
+            trail.con.sql("delete from event_store")
     with pytest.raises(DatabaseError, match="no database"):
         Trail(tmp_path / "missing.duckdb", read_only=True)
 

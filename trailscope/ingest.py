@@ -375,13 +375,13 @@ class _Loader:
         fresh = con.sql("""
             select event_id, min(file_id * 4294967296 + position) as first
             from parsed where reason is null
-              and event_id not in (select event_id from events
+              and event_id not in (select event_id from event_store
                                    where event_time between $lo and $hi
                                      and event_id in (select event_id from parsed))
             group by event_id""", params={"lo": lo, "hi": hi}).to_arrow_table()
         con.register("fresh", fresh)
         con.sql(f"""
-            insert into events ({_COLUMNS})
+            insert into event_store ({_COLUMNS})
             select {_COLUMNS} from parsed join fresh using (event_id)
             where reason is null and file_id * 4294967296 + position = first""")
         con.sql("insert into event_sources select event_id, file_id, position from parsed "

@@ -23,8 +23,7 @@ class Column:
 
     @property
     def computed(self) -> bool:
-        """A JSON part of the record: a virtual column read from `record` when queried, so it
-        is neither stored twice nor parsed at ingest."""
+        """A JSON part of the record, read from `record` when queried (see ddl)."""
         return self.type == "JSON" and bool(self.path)
 
     @property
@@ -157,7 +156,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
 )
 
 TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
-    "events": (EVENT_COLUMNS, "One row per distinct CloudTrail event (keyed on eventID)."),
+    "events": (EVENT_COLUMNS, ("One row per distinct CloudTrail event (keyed on eventID). A "
+                               "view over the table `event_store`, which holds every column "
+                               "not computed from `record`.")),
     "event_sources": (SOURCE_COLUMNS, ("Every place an event was read from: one row per copy, "
                       "so overlapping trails stay visible.")),
     "files": (FILE_COLUMNS, ("The manifest: every file seen, read or skipped, and what came of "
@@ -172,21 +173,25 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
 _COMPRESSION = {"JSON": " using compression zstd"}
 
 
-def _column_ddl(c: Column) -> str:
+def _select_expression(c: Column) -> str:
     if c.computed:  # JSON null reads as SQL NULL, as for every other column
         path = "$." + ".".join(c.path)
-        return (f"{c.name} JSON generated always as "
-                f"(nullif(json_extract(record, '{path}'), 'null'::json)) virtual")
-    return f"{c.name} {c.type}{_COMPRESSION.get(c.type, '')}"
+        return f"nullif(json_extract(record, '{path}'), 'null'::json) as {c.name}"
+    return c.name
 
 
 def ddl() -> str:
-    """CREATE TABLE statements for every table (idempotent)."""
+    """CREATE statements for every table (idempotent). `events` is a view over `event_store`
+    that adds the JSON parts, read from `record` when queried: stored twice they would double
+    the database, and DuckDB's generated columns tripled the cost of inserting (measured)."""
     parts = []
     for table, (columns, _doc) in TABLES.items():
-        cols = ",\n  ".join(_column_ddl(c) for c in columns)
-        parts.append(f"create table if not exists {table} (\n  {cols}\n);")
-    parts.append("create table if not exists trailscope_meta (key VARCHAR, value VARCHAR);")
+        name = "event_store" if table == "events" else table
+        cols = ",\n  ".join(f"{c.name} {c.type}{_COMPRESSION.get(c.type, '')}"
+                            for c in columns if c.stored)
+        parts.append(f"create table if not exists {name} (\n  {cols}\n);")
+    view = ",\n  ".join(_select_expression(c) for c in EVENT_COLUMNS)
+    parts.append(f"create or replace view events as select\n  {view}\nfrom event_store;")
     return "\n".join(parts)
 
 

@@ -129,7 +129,7 @@ def main() -> None:
     if args.scaling:
         quarter = args.dir / f"tree-{args.events // 4}"
         ensure_tree(quarter, args.events // 4)
-        q_secs, q_rss, q_events = ingest(quarter, work, "quarter")
+        _, q_rss, q_events = ingest(quarter, work, "quarter")
         print(f"\nscaling: {q_events:,} events -> {q_rss / mb:,.0f} MB peak; {t_events:,} "
               f"events -> {t_rss / mb:,.0f} MB peak ({t_rss / q_rss:.2f}x memory for "
               f"{t_events / q_events:.1f}x input)")

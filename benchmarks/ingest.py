@@ -40,6 +40,7 @@ record = (f"STRUCT(eventVersion VARCHAR, userIdentity {ident}, eventTime TIMESTA
           "recipientAccountId VARCHAR, sharedEventID VARCHAR, eventCategory VARCHAR, "
           "tlsDetails JSON)")
 con = duckdb.connect(db)
+con.sql("SET enable_progress_bar = false")
 con.sql(f"create table events as select unnest(r.Records, recursive := true) from read_json("
         f"'{glob}', columns = {{'Records': '{record}[]'}}, format = 'auto', "
         f"maximum_object_size = {max_size}) r")

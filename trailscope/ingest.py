@@ -114,7 +114,10 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
     con.sql(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     con.sql("SET write_buffer_row_group_count = 1")
     try:
-        return _ingest(con, sources, filters, progress, commit_rows, started)
+        summary = _ingest(con, sources, filters, progress, commit_rows, started)
+        con.sql("checkpoint")  # now, within the limit, rather than unbounded at close
+        summary.seconds = time.monotonic() - started
+        return summary
     finally:
         con.sql(f"SET memory_limit = '{memory_limit}'")
 

@@ -71,13 +71,18 @@ def cli() -> None:
 @click.option("--region", multiple=True, help="Only this region (repeatable).")
 @click.option("--since", help="Only days from this date or ISO time (by the key layout).")
 @click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
+@click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
+@click.option("--s3-region", help="The bucket's region, for s3:// sources.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
-           region: tuple[str, ...], since: str | None, until: str | None, quiet: bool) -> None:
+           region: tuple[str, ...], since: str | None, until: str | None, profile: str | None,
+           endpoint_url: str | None, s3_region: str | None, quiet: bool) -> None:
     """Read CloudTrail files into the database, adding only what is new.
 
-    SOURCES are files or folders: S3 export trees (AWSLogs/...), .json/.json.gz delivery
-    files, JSON arrays, single records, JSON lines, LookupEvents output, Parquet exports.
+    SOURCES are files, folders or s3://bucket/prefix URLs: S3 export trees (AWSLogs/...),
+    .json/.json.gz delivery files, JSON arrays, single records, JSON lines, LookupEvents
+    output, Parquet exports.
     Exit status: 0 when everything read was stored or was a duplicate, 3 when anything was
     rejected (listed in the summary and the `rejected` table), 1 on an error.
 
@@ -85,13 +90,15 @@ def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
 
     \b
         trailscope ingest ~/exports/AWSLogs --db trail.duckdb --since 2026-10-01
+        trailscope ingest s3://org-trail-bucket/ --account 111122223333 --profile audit
     """
     from trailscope.trail import Trail
 
     progress = None if quiet or not sys.stderr.isatty() else _Progress()
     with _errors(), Trail(db) as trail:
         summary = trail.ingest(*sources, account=account, region=region, since=since,
-                               until=until, progress=progress)
+                               until=until, progress=progress, profile=profile,
+                               endpoint_url=endpoint_url, s3_region=s3_region)
     if progress is not None:
         progress.done()
     if not quiet:

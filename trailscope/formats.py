@@ -61,7 +61,7 @@ def read_bytes(data: bytes, *, slow: bool = False) -> ReadResult:
         except zlib.error as e:
             return ReadResult("gzip", error=f"truncated or corrupt gzip: {e}")
     if data[:4] == PARQUET_MAGIC:
-        return ReadResult("parquet", error="Parquet must be read from its file")  # see read_parquet
+        return ReadResult("parquet", error="Parquet is read by read_parquet")
     head = data.lstrip()[:1]
     if not data.strip():
         return ReadResult("empty", note="empty file")
@@ -200,12 +200,13 @@ def _canonical(value: Any, top: bool = False, resource: bool = False) -> Any:
     return value
 
 
-def read_parquet(path: str) -> Iterator[Chunk]:
+def read_parquet(data: bytes) -> Iterator[Chunk]:
     """A Parquet export, in bounded row groups, as JSON lines with CloudTrail's field names."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     position = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_ROWS):
+    for batch in pq.ParquetFile(pa.BufferReader(data)).iter_batches(batch_size=PARQUET_ROWS):
         rows = batch.to_pylist(maps_as_pydicts="lossy")
         text = b"\n".join(_dumps(_canonical(r, top=True)) for r in rows)
         yield Chunk(text, offset=position)

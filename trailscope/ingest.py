@@ -7,6 +7,7 @@ recognised as a duplicate (same eventID), or listed in `rejected` with its file,
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import queue
@@ -20,12 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 import pyarrow as pa
 
 from trailscope import __version__, formats, schema
+from trailscope.s3 import is_s3
 from trailscope.sources import Candidate, Filters, discover
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Filters", "IngestSummary", "Progress", "ingest"]
+__all__ = ["Filters", "IngestSummary", "Progress", "S3Options", "ingest"]
 
 BATCH_BYTES = 24 * 2**20  # decompressed JSON a transaction takes, before DuckDB's own copies
 BATCH_FILES = 2_000
@@ -94,6 +96,7 @@ class _File:
     sha256: str | None = None
     result: formats.ReadResult | None = None
     table: pa.Table | None = None  # its records as JSON lines, ready for DuckDB
+    data: bytes | None = None  # the bytes, for a file fetched from S3
     read_error: str | None = None
 
     @property
@@ -102,8 +105,8 @@ class _File:
 
 
 def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
-           *, progress: Progress | None = None, commit_rows: int = COMMIT_ROWS
-           ) -> IngestSummary:
+           *, progress: Progress | None = None, commit_rows: int = COMMIT_ROWS,
+           s3: S3Options | None = None) -> IngestSummary:
     """Ingest every file under `sources` that the manifest does not already hold.
 
     Whole files are committed together once `commit_rows` records are pending: an interrupted
@@ -114,7 +117,8 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
     con.sql(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     con.sql("SET write_buffer_row_group_count = 1")
     try:
-        summary = _ingest(con, sources, filters, progress, commit_rows, started)
+        summary = _ingest(con, sources, filters, progress, commit_rows, started,
+                          s3 or S3Options())
         con.sql("checkpoint")  # now, within the limit, rather than unbounded at close
         summary.seconds = time.monotonic() - started
         return summary
@@ -123,16 +127,19 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
 
 
 def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
-            progress: Progress | None, commit_rows: int, started: float) -> IngestSummary:
+            progress: Progress | None, commit_rows: int, started: float, s3: S3Options
+            ) -> IngestSummary:
     run_id = _start_run(con, sources, filters)
     summary = IngestSummary(run_id)
+    # a file rejected before its bytes were read (an S3 object denied, say) is tried again
     known = {(p, s, m) for p, s, m in con.sql(
-        "select path, size, mtime from files").fetchall()}
+        "select path, size, mtime from files where not (status = 'rejected' and sha256 is null)"
+    ).fetchall()}
     next_id = con.sql("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
 
     def todo() -> Iterator[_File]:
         nonlocal next_id
-        for cand in discover(sources, filters):
+        for cand in _discover(sources, filters, s3):
             summary.files_seen += 1
             if (cand.path, cand.size, cand.mtime) in known:
                 summary.files_already += 1
@@ -141,12 +148,17 @@ def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Fil
             next_id += 1
 
     loader = _Loader(con, run_id, summary, commit_rows)
-    for batch in _ahead(_batches(_read_all(todo()))):
-        loader.load(batch)
-        if progress is not None:
-            progress(files=summary.files_seen, records=summary.records,
-                     bytes_read=summary.bytes_read)
-    loader.commit()
+    files: Iterator[_File] = todo()
+    if any(is_s3(source) for source in sources):
+        files = _fetched(files, s3)
+    try:
+        for batch in _ahead(_batches(_read_all(files))):
+            loader.load(batch)
+            if progress is not None:
+                progress(files=summary.files_seen, records=summary.records,
+                         bytes_read=summary.bytes_read)
+    finally:
+        loader.commit()  # what was read in full before a failure (credentials expiring) stays
     summary.seconds = time.monotonic() - started
     summary.rejected_sample = con.sql(
         "select f.path, r.position, r.reason from rejected r join files f using (file_id) "
@@ -155,6 +167,44 @@ def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Fil
     con.sql("update ingest_runs set finished_at = now() where run_id = $run_id",
             params={"run_id": run_id})
     return summary
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach S3 for s3:// sources; None means the standard AWS chain decides."""
+
+    profile: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+def _discover(sources: Sequence[str], filters: Filters, s3: S3Options) -> Iterator[Candidate]:
+    for source in sources:
+        if is_s3(source):
+            from trailscope.s3 import discover_s3
+
+            yield from discover_s3(source, filters, profile=s3.profile,
+                                   endpoint_url=s3.endpoint_url, region=s3.region)
+        else:
+            yield from discover([source], filters)
+
+
+def _fetched(files: Iterator[_File], s3: S3Options) -> Iterator[_File]:
+    """Download S3 objects ahead of the readers, a bounded number at once; others pass."""
+    from trailscope.s3 import fetch
+
+    waiting: collections.deque[_File] = collections.deque()
+
+    def candidates() -> Iterator[Candidate]:
+        for f in files:
+            waiting.append(f)
+            yield f.candidate
+
+    for _cand, data, reason in fetch(candidates(), profile=s3.profile,
+                                     endpoint_url=s3.endpoint_url, region=s3.region):
+        f = waiting.popleft()
+        f.data, f.read_error = data, reason or f.read_error
+        yield f
 
 
 def _start_run(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters) -> int:
@@ -172,18 +222,21 @@ def _read_one(f: _File, *, slow: bool = False) -> _File:
 
     `slow` parses the whole document, for a file whose fast split did not hold."""
     cand = f.candidate
-    if cand.skip:
+    if cand.skip or f.read_error:
         return f
-    try:
-        with open(cand.path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        f.read_error = f"cannot read: {e.strerror or e}"
-        return f
+    if f.data is not None:
+        data = f.data
+    else:
+        try:
+            with open(cand.path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            f.read_error = f"cannot read: {e.strerror or e}"
+            return f
     f.sha256 = hashlib.sha256(data).hexdigest()
     if data[:4] == formats.PARQUET_MAGIC:
         try:
-            f.result = formats.ReadResult("parquet", list(formats.read_parquet(cand.path)))
+            f.result = formats.ReadResult("parquet", list(formats.read_parquet(data)))
         except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
             f.result = formats.ReadResult("parquet", error=f"unreadable Parquet: {e}")
             return f
@@ -348,7 +401,7 @@ class _Loader:
             for name in ("parsed", "fresh"):
                 con.unregister(name)
         for f in batch:
-            f.table = None  # free the batch's text before the next one arrives
+            f.table = f.data = None  # free the batch before the next one arrives
         self.pending_rows += sum(s[0] for s in stats.values())
         if self.pending_rows >= self.commit_rows:
             self.commit()

@@ -66,18 +66,24 @@ class Trail:
         until: str | None = None,
         progress: Progress | None = None,
         commit_rows: int | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        s3_region: str | None = None,
     ) -> IngestSummary:
-        """Read CloudTrail files, folders or export trees into the database, adding only files
-        the manifest does not hold. `account`, `region`, `since` and `until` prune the S3 key
-        layout before files are opened. See trailscope.ingest for the details."""
-        from trailscope.ingest import COMMIT_ROWS, Filters, ingest
+        """Read CloudTrail files, folders, export trees or s3:// URLs into the database, adding
+        only files the manifest does not hold. `account`, `region`, `since` and `until` prune
+        the S3 key layout before files are opened. For s3:// sources the standard AWS chain
+        finds credentials, or `profile`; `endpoint_url` points at an S3-compatible store and
+        `s3_region` names the bucket's region. See trailscope.ingest for the details."""
+        from trailscope.ingest import COMMIT_ROWS, Filters, S3Options, ingest
 
         if self.read_only:
             raise DatabaseError(f"{self.path} is open read-only; open it with read_only=False "
                                 "to ingest")
         filters = Filters.make(account=account, region=region, since=since, until=until)
         return ingest(self.con, [str(s) for s in sources], filters, progress=progress,
-                      commit_rows=commit_rows or COMMIT_ROWS)
+                      commit_rows=commit_rows or COMMIT_ROWS,
+                      s3=S3Options(profile, endpoint_url, s3_region))
 
     # analysis -------------------------------------------------------------------------------
     def queries(self) -> dict[str, analysis.Query]:

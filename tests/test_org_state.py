@@ -1,0 +1,259 @@
+"""The organization's access state over time (issue 3): the org query modules over the
+tests/fixtures/org_state organization."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from itertools import pairwise
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import FIXTURES, ROOT
+from trailscope import organization
+from trailscope.analysis import load_queries
+from trailscope.cli import cli
+from trailscope.trail import Trail
+
+HERE = FIXTURES / "org_state"
+LOGS = HERE / "AWSLogs"
+MODULES = ("org_state_changes", "org_state_intervals", "org_state_at", "organization_identity")
+PARAMS: dict[str, dict[str, Any]] = {
+    "org_state_at": {"at": "2024-11-20T09:30:00Z"},
+    "organization_identity": {"management_account": "", "organization_id": ""},
+}
+FIRST, LAST = "2024-11-18 08:55:12+00:00", "2024-11-22 00:10:00+00:00"
+
+
+def _make() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("org_state_make", HERE / "make.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKE = _make()
+
+
+def event(label: str) -> str:
+    """The eventID make.py gives the record with this label."""
+    return str(uuid.uuid5(MAKE.NAMESPACE, label))
+
+
+@pytest.fixture(scope="module")
+def trail() -> Iterator[Trail]:
+    with Trail() as t:
+        s = t.ingest(LOGS)
+        # two events are delivered by two trails each: stored once, both copies kept
+        assert (s.ok, s.files_read, s.stored, s.duplicates) == (True, 36, 39, 2)
+        yield t
+
+
+def _rows(df: pl.DataFrame, **where: Any) -> list[dict[str, Any]]:
+    return [r for r in df.rows(named=True) if all(r[k] == v for k, v in where.items())]
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def test_fixture_files_are_what_make_py_writes() -> None:
+    written = {p.relative_to(HERE).as_posix(): p.read_bytes() for p in LOGS.rglob("*.json.gz")}
+    assert written == MAKE.deliveries(), "run python tests/fixtures/org_state/make.py"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_golden(trail: Trail, golden: Callable[[str, str], None], name: str) -> None:
+    df = trail.query(name, **PARAMS.get(name, {}))
+    assert tuple(df.columns) == load_queries()[name].outputs
+    golden(f"queries/{name}.csv", df.write_csv())
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
+    with Trail() as empty:
+        df = empty.query(name, **PARAMS.get(name, {}))
+    assert tuple(df.columns) == load_queries()[name].outputs
+    if name == "org_state_at":  # the root access features and IAM's trusted access, unknown
+        assert df.select("kind", "subject", "state", "known").rows() == [
+            ("root_feature", "RootCredentialsManagement", "unknown", False),
+            ("root_feature", "RootSessions", "unknown", False),
+            ("trusted_access", "iam.amazonaws.com", "unknown", False)]
+    else:
+        assert df.is_empty()
+
+
+def test_shared_sql_blocks_are_the_same_in_every_module() -> None:
+    """The modules cannot read each other (plain SQL files), so they carry the same CTEs;
+    these must not drift apart."""
+    copies: dict[str, set[str]] = {}
+    count: dict[str, int] = {}
+    for path in sorted((ROOT / "queries").glob("*.sql")):
+        text = path.read_text()
+        for name, body in re.findall(r"^-- >>> shared (\w+).*?\n(.*?)^-- <<< shared \1$", text,
+                                     re.DOTALL | re.MULTILINE):
+            copies.setdefault(name, set()).add(body)
+            count[name] = count.get(name, 0) + 1
+    assert count == {"org_evidence": 4, "org_state": 3}
+    assert all(len(bodies) == 1 for bodies in copies.values()), "a shared block drifted"
+
+
+def test_a_disable_with_no_enable_before_it_has_an_unknown_start(trail: Trail) -> None:
+    config = _rows(trail.query("org_state_intervals"), subject="config.amazonaws.com")
+    assert [(str(r["start_time"]), str(r["end_time"]), r["state"], r["start_observed"],
+             r["end_observed"], r["known"]) for r in config] == [
+        (FIRST, "2024-11-18 09:10:03+00:00", "enabled", False, True, False),
+        ("2024-11-18 09:10:03+00:00", LAST, "disabled", True, False, True)]
+    assert config[0]["actor"] is None  # nobody is seen enabling it
+    assert config[0]["evidence_event_ids"] == event("disable config directly")
+
+    def config_at(at: str) -> tuple[Any, ...]:
+        (row,) = _rows(trail.query("org_state_at", at=at), subject="config.amazonaws.com")
+        return row["active"], row["state"], row["known"]
+
+    assert config_at("2024-11-18T09:00:00Z") == (True, "enabled", False)  # inferred
+    assert config_at("2024-11-18T09:10:03Z") == (False, "disabled", True)
+    assert config_at("2024-11-18T08:00:00Z") == (None, "unknown", False)  # before the logs
+    assert config_at("2024-11-23T00:00:00Z") == (None, "unknown", False)  # after them
+    assert config_at(LAST) == (False, "disabled", True)  # the last moment still counts
+
+
+def test_a_state_seen_only_in_a_response_has_an_unknown_start(trail: Trail) -> None:
+    sessions = _rows(trail.query("org_state_intervals"), subject="RootSessions")
+    first = sessions[0]
+    assert (str(first["start_time"]), first["state"], first["start_observed"], first["known"],
+            first["start_action"]) == (
+        FIRST, "disabled", False, False, "EnableOrganizationsRootCredentialsManagement response")
+    assert [r["state"] for r in sessions] == ["disabled", "enabled", "disabled", "enabled"]
+    assert all(r["known"] for r in sessions[1:])
+
+
+def test_the_management_account_is_revealed_and_a_stated_one_contradicted(trail: Trail) -> None:
+    plain = organization.identity(trail)
+    assert set(plain["verdict"]) == {"observed"}
+    assert set(_rows(plain, fact="management_account")[0].values()) >= {"111111111111"}
+    assert {r["value"] for r in _rows(plain, fact="organization_id")} == {"o-7h2k9x4m1q"}
+    stated = organization.identity(trail, management_account="222222222222",
+                                   organization_id="o-7h2k9x4m1q")
+    user = {r["fact"]: r["verdict"] for r in _rows(stated, source="stated by the user")}
+    assert user == {"management_account": "contradicted by the logs",
+                    "organization_id": "confirmed by the logs"}
+    assert {r["verdict"] for r in _rows(stated, fact="management_account", value="111111111111")
+            } == {"contradicts the stated value"}
+    assert {r["source"] for r in _rows(stated, fact="management_account")} == {
+        "management-only call succeeded", "handshake ARN", "DescribeOrganization response",
+        "stated by the user"}
+
+
+def test_findings(trail: Trail) -> None:
+    changes = trail.query("org_state_changes")
+    by_id = {r["event_id"]: r for r in changes.rows(named=True)}
+    bypass = ("disabled through Organizations directly, not by the service: the service could "
+              "not clean up")
+    outside = "caller is outside the management account"
+    deregister = ("only the management account, or for IAM the delegated administrator itself, "
+                  "may deregister")
+    expect = {
+        "disable config directly": ("succeeded", True, bypass),
+        "disable security hub by the service": ("succeeded", True, None),
+        "rogue registers itself": ("failed", False, outside),
+        "rogue enables ram": ("failed", False, outside),
+        "dev deregisters sec": ("failed", False, deregister),
+        "sec deregisters itself": ("succeeded", True, None),
+        "enable iam trusted access, conflict": ("failed", True, None),
+        "777 deletes organizations role": ("succeeded", None,
+                                           "AWSServiceRoleForOrganizations deleted"),
+        "organizations role recreated": ("succeeded", None,
+                                         "AWSServiceRoleForOrganizations recreated"),
+        "organizations role in 777": ("succeeded", None, None),
+        "666 leaves": ("succeeded", True, None),
+    }
+    got = {label: (by_id[event(label)]["outcome"], by_id[event(label)]["caller_allowed"],
+                   by_id[event(label)]["finding"]) for label in expect}
+    assert got == expect
+    assert [r["error_code"] for r in _rows(changes, event_id=event("rogue registers itself"))
+            ] == ["AccessDeniedException"]
+    flagged = {r["event_id"] for r in changes.rows(named=True) if r["finding"]}
+    assert flagged == {event(label) for label, (_, _, f) in expect.items() if f}
+
+
+def test_no_violation_rests_on_an_unknown_management_account(tmp_path: Path) -> None:
+    """With only the rogue member's logs, nothing shows who the management account is: its
+    denied calls are evidence, but not violations."""
+    with Trail() as t:
+        t.ingest(LOGS / "o-7h2k9x4m1q" / "555555555555")
+        changes = t.query("org_state_changes")
+        assert len(changes) == 2
+        assert changes["outcome"].to_list() == ["failed", "failed"]
+        assert changes["caller_allowed"].to_list() == [None, None]
+        assert changes["finding"].to_list() == [None, None]
+        state = organization.state_at(t, "2024-11-18T12:00:00Z")
+        assert state["management_account"].is_empty()
+        assert _rows(state["membership"], account_id="555555555555")[0]["known"] is False
+        stated = organization.identity(t, management_account="111111111111")
+        assert _rows(stated, source="stated by the user")[0]["verdict"] == "not seen in the logs"
+
+
+def test_state_at_agrees_with_the_intervals(trail: Trail) -> None:
+    """At every boundary, just before it and between: each known-or-inferred row of
+    org_state_at is the one interval that covers the moment, and unknown rows have none."""
+    intervals = trail.query("org_state_intervals")
+    last = intervals["end_time"].max()
+    times = sorted(set(intervals["start_time"]) | set(intervals["end_time"]))
+    moments = {t + d for t in times for d in (timedelta(0), timedelta(seconds=-1))}
+    moments |= {a + (b - a) / 2 for a, b in pairwise(times)}
+    for at in sorted(moments):
+        for row in trail.query("org_state_at", at=at).rows(named=True):
+            covering = [
+                i for i in _rows(intervals, kind=row["kind"], subject=row["subject"],
+                                 account_id=row["account_id"])
+                if i["start_time"] <= at and (at < i["end_time"] or (
+                    at == i["end_time"] and i["end_action"] is None))]
+            if row["state"] == "unknown":
+                assert covering == [], (at, row)
+            else:
+                assert len(covering) == 1, (at, row)
+                assert (row["state"], row["known"]) == (covering[0]["state"],
+                                                        covering[0]["known"])
+        assert at <= last or all(
+            r["state"] == "unknown" for r in trail.query("org_state_at", at=at).rows(named=True))
+
+
+def test_state_at_from_the_library(trail: Trail) -> None:
+    state = organization.state_at(trail, datetime(2024, 11, 20, 9, 30))  # naive: UTC
+    assert tuple(state) == organization.KINDS
+    again = organization.state_at(trail.con, _ts("2024-11-20T09:30:00+00:00"))
+    assert all(state[kind].equals(again[kind]) for kind in organization.KINDS)
+    (iam,) = _rows(state["delegated_admin"], subject="iam.amazonaws.com")
+    assert (iam["account_id"], iam["state"], iam["known"]) == (
+        "222222222222", "not registered", True)  # between its self-deregistration and return
+    (sessions,) = _rows(state["root_feature"], subject="RootSessions")
+    assert (sessions["state"], sessions["known"]) == ("enabled", True)
+    assert {r["account_id"] for r in _rows(state["membership"], state="member")} == {
+        "111111111111", "222222222222", "333333333333", "444444444444", "555555555555",
+        "777777777777"}
+
+
+def test_cli_takes_the_params_as_text(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as t:
+        t.ingest(LOGS)
+    runner = CliRunner()
+    at = runner.invoke(cli, ["query", "org_state_at", "--db", str(db), "--format", "csv",
+                             "--param", "at=2024-11-20T09:30:00Z"])
+    assert at.exit_code == 0, at.output
+    assert "RootSessions" in at.output
+    who = runner.invoke(cli, ["query", "organization_identity", "--db", str(db), "--format",
+                              "csv", "--param", "management_account=",
+                              "--param", "organization_id=o-0000000000"])
+    assert who.exit_code == 0, who.output
+    assert "contradicted by the logs" in who.output

@@ -82,11 +82,28 @@ def get_query(name: str) -> Query:
     return queries[name]
 
 
+def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
+                       modules: dict[str, Query] | None = None) -> None:
+    """Make every module that `query` names in its `inputs:` a temporary view of that name, so
+    modules compose instead of copying each other's SQL. Such modules take no parameters."""
+    modules = load_queries() if modules is None else modules
+    for name in query.inputs:
+        module = modules.get(name)
+        if module is None:
+            continue  # a table
+        if module.params:
+            raise TrailscopeError(f"query {query.name} reads module {name}, which takes "
+                                  f"parameters; only parameter-free modules can be inputs")
+        create_input_views(con, module, modules)
+        con.sql(f"create or replace temp view {name} as\n{module.sql.rstrip().rstrip(';')}")
+
+
 def run_query(con: duckdb.DuckDBPyConnection, query: Query, **params: Any) -> pl.DataFrame:
     """Run a module with DuckDB named parameters (never string formatting) and check its outputs."""
     missing = [p for p in query.params if p not in params]
     if missing:
         raise MissingParameter(f"query {query.name} needs --param for: {', '.join(missing)}")
+    create_input_views(con, query)
     df: pl.DataFrame = con.sql(query.sql, params={p: params[p] for p in query.params}).pl()
     if tuple(df.columns) != query.outputs:
         raise TrailscopeError(

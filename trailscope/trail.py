@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,13 @@ class Trail:
         """Run ad-hoc SQL; `$name` placeholders take the keyword arguments."""
         df: pl.DataFrame = self.con.sql(text, params=params or None).pl()
         return df
+
+    def state_at(self, at: str | datetime.datetime) -> dict[str, pl.DataFrame]:
+        """The organization's state at `at`, one DataFrame per kind of state (see
+        trailscope.organization)."""
+        from trailscope import organization
+
+        return organization.state_at(self, at)
 
     def events(self, where: str = "true", **params: Any) -> pl.DataFrame:
         """Events matching a SQL condition, in time order (for notebooks)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailscope import __version__, formats, schema
 from trailscope.s3 import is_s3
@@ -101,7 +102,7 @@ class _File:
 
     @property
     def weight(self) -> int:
-        return 0 if self.table is None else int(self.table.nbytes)
+        return 0 if self.table is None else self.table.get_total_buffer_size()
 
 
 def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
@@ -248,22 +249,24 @@ def _read_one(f: _File, *, slow: bool = False) -> _File:
 
 
 def _lines_table(f: _File) -> pa.Table | None:
-    """The file's records as rows (file_id, position, line); None when a fast split is not UTF-8
-    text (the full parse then says where)."""
+    """The file's records as rows (file_id, position, line), split in Arrow without a Python
+    object per line; None when a fast split is not UTF-8 text (the full parse says where)."""
     assert f.result is not None
     parts = []
     for chunk in f.result.chunks:
-        lines = chunk.text.split(b"\n")
-        keep = range(len(lines)) if f.result.fast else [
-            i for i, ln in enumerate(lines) if ln.strip()]
         try:
-            text = pa.array([lines[i] for i in keep], pa.binary()).cast(pa.string())
+            text = pa.array([chunk.text], pa.large_binary()).cast(pa.large_string())
         except pa.ArrowInvalid:
             return None
+        lines = pc.split_pattern(text, "\n").flatten()
+        positions = pa.array(range(chunk.offset + 1, chunk.offset + 1 + len(lines)), pa.int32())
+        if not f.result.fast:  # JSON lines may have blank ones
+            keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
+            lines, positions = lines.filter(keep), positions.filter(keep)
         parts.append(pa.table({
-            "file_id": pa.array([f.file_id] * len(keep), pa.int32()),
-            "position": pa.array([chunk.offset + i + 1 for i in keep], pa.int32()),
-            "line": text,
+            "file_id": pa.array([f.file_id] * len(lines), pa.int32()),
+            "position": positions,
+            "line": lines,
         }))
     f.result.chunks = []  # the table holds the text now
     return pa.concat_tables(parts) if parts else EMPTY_LINES
@@ -318,7 +321,7 @@ def _field(path: tuple[str, ...]) -> str:
 
 
 EMPTY_LINES = pa.table({"file_id": pa.array([], pa.int32()), "position": pa.array([], pa.int32()),
-                        "line": pa.array([], pa.string())})
+                        "line": pa.array([], pa.large_string())})
 _STRUCTURE = schema.extraction_structure()
 # every typed column, from the struct json_transform made of the record
 _SELECT = ",\n".join(

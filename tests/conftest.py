@@ -31,3 +31,16 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert actual == expected, f"{path} differs; rerun with --update-golden and read the diff"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database of the sample organization (sample_logs/), ingested once per test session.
+    Open it with Trail(sample_db, read_only=True)."""
+    from trailscope.trail import Trail
+
+    db = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    with Trail(db) as trail:
+        summary = trail.ingest(SAMPLE_LOGS)
+    assert summary.ok, summary.lines()
+    return db

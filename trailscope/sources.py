@@ -22,9 +22,12 @@ NOT_EVENT_FOLDERS = {
 }
 
 
-def _parse_time(value: str | None, *, end: bool) -> dt.datetime | None:
+def parse_time(value: str | dt.datetime | None, *, end: bool) -> dt.datetime | None:
+    """A day (the whole of it: its start, or with `end` its last moment) or an ISO time, UTC."""
     if not value:
         return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
     try:
         if len(value) == 10:  # a day: --until 2024-01-31 means the whole of that day
             day = dt.date.fromisoformat(value)
@@ -52,8 +55,8 @@ class Filters:
         for a in account:
             if not _ACCOUNT.match(a):
                 raise BadSource(f"--account takes a 12-digit account ID, not {a!r}")
-        return cls(frozenset(account), frozenset(region), _parse_time(since, end=False),
-                   _parse_time(until, end=True))
+        return cls(frozenset(account), frozenset(region), parse_time(since, end=False),
+                   parse_time(until, end=True))
 
     def as_dict(self) -> dict[str, object]:
         return {"account": sorted(self.accounts), "region": sorted(self.regions),

@@ -1,0 +1,56 @@
+"""Rendering reports: one jinja2 Environment over the packaged templates (a user's
+--template-dir first), autoescaping for HTML, and escaping for GitHub-flavoured Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+FORMATS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
+# Characters that mean something inside GitHub-flavoured Markdown text: escaped with a
+# backslash so log text reads as text, never as a table break, a link, code or emphasis.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md(value: object) -> str:
+    """Log text as inert Markdown for a table cell: no table breaks, links, code or HTML."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).split())  # newlines would end the table row
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def environment(template_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
+    """The one Environment: the user's template folders first, then the packaged ones."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in template_dirs])]
+    loaders.append(jinja2.PackageLoader("trailscope.reports", "."))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.jinja"),
+                                            default_for_string=False, default=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["md"] = md
+    return env
+
+
+def render(context: dict[str, Any], fmt: str, *, name: str = "report",
+           template_dirs: Sequence[str | Path] = ()) -> str:
+    """The report `name` in `fmt` (html, md or json) from plain data."""
+    kind = FORMATS.get(fmt)
+    if kind is None:
+        from trailscope.errors import TrailscopeError
+
+        raise TrailscopeError(f"unknown report format {fmt!r}; choose html, md or json")
+    if kind == "json":
+        return json.dumps(context, indent=2, sort_keys=True, default=str) + "\n"
+    return environment(template_dirs).get_template(f"{name}.{kind}.jinja").render(**context)

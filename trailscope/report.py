@@ -1,0 +1,143 @@
+"""What a report says, as plain data: the scope, the inputs it rests on, what the logs cover,
+the organization's state, the root sessions and findings, and a timeline to draw.
+
+Templates get this dict and nothing else (no DataFrames), so a user's template can be written
+against `trailscope report --format json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trailscope import __version__
+from trailscope.errors import TrailscopeError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from trailscope.trail import Trail
+
+UTC = dt.timezone.utc
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report looks at. Empty means everything the database holds."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    accounts: tuple[str, ...] = ()
+    principal: str | None = None
+    session: str | None = None
+    title: str = "Root activity report"
+
+    @classmethod
+    def month(cls, month: str, **kw: Any) -> Scope:
+        """The calendar month YYYY-MM, in UTC."""
+        try:
+            first = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError as e:
+            raise TrailscopeError(f"--month takes YYYY-MM, not {month!r}") from e
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return cls(since=first, until=following - dt.timedelta(microseconds=1),
+                   title=f"Monthly root activity report, {first:%B %Y}", **kw)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"since": _iso(self.since), "until": _iso(self.until),
+                "accounts": list(self.accounts), "principal": self.principal,
+                "session": self.session, "title": self.title}
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """Plain rows: times as ISO text in UTC, everything else as is."""
+    out = []
+    for row in df.rows(named=True):
+        out.append({k: _iso(v) if isinstance(v, dt.datetime) else
+                    (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()})
+    return out
+
+
+def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
+          ) -> dict[str, Any]:
+    """Everything a report shows, as JSON-ready data."""
+    con = trail.con
+    first, last = con.sql("select min(event_time), max(event_time) from events").fetchall()[0]
+    if first is None:
+        raise TrailscopeError(f"{trail.path} holds no events: nothing to report")
+    since = scope.since or first
+    until = scope.until or last
+    end_of_view = min(until, last)
+    context: dict[str, Any] = {
+        "title": scope.title,
+        "scope": scope.as_dict(),
+        "period": {"since": _iso(since), "until": _iso(until), "logs_first": _iso(first),
+                   "logs_last": _iso(last)},
+        "generated_at": _iso(generated_at or dt.datetime.now(UTC)),
+        "version": __version__,
+        "inputs": _inputs(trail),
+        "coverage": _coverage(trail, since, until, scope.accounts),
+        "rejected": _rows(trail.query("rejected_inputs").head(50)),
+        "state": _state(trail, end_of_view),
+        "changes": _changes(trail, since, until, scope.accounts),
+    }
+    return context
+
+
+def _inputs(trail: Trail) -> dict[str, Any]:
+    """What the report rests on, so it can be reproduced."""
+    con = trail.con
+    files = {status: 0 for status in ("ingested", "empty", "rejected", "skipped")}
+    files.update(con.sql("select status, count(*) from files group by 1").fetchall())
+    runs = _rows(trail.sql("select run_id, started_at, finished_at, sources, trailscope_version "
+                           "from ingest_runs order by run_id"))
+    counts = con.sql("select (select count(*) from events), (select count(*) from event_sources),"
+                     " (select count(*) from rejected)").fetchall()[0]
+    return {"database": Path(trail.path).name, "files": files, "runs": runs,
+            "events": counts[0], "copies": counts[1], "rejected": counts[2]}
+
+
+def _coverage(trail: Trail, since: dt.datetime, until: dt.datetime,
+              accounts: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per account and region: the days with events, and the days missing between them."""
+    df = trail.sql("""
+        select account_id, aws_region, min(day) as first_day, max(day) as last_day,
+               count(*) as days, sum(events) as events,
+               list(day order by day) as present
+        from (select recipient_account_id as account_id, aws_region,
+                     cast(event_time as date) as day, count(*) as events
+              from events
+              where event_time between $since and $until
+                and (len($accounts) = 0 or list_contains($accounts, recipient_account_id))
+              group by all)
+        group by all
+        order by account_id, aws_region""", since=since, until=until, accounts=list(accounts))
+    out = []
+    for row in df.rows(named=True):
+        present = set(row.pop("present"))
+        span = (row["last_day"] - row["first_day"]).days + 1
+        gaps = [row["first_day"] + dt.timedelta(days=i) for i in range(span)]
+        row["gaps"] = [d.isoformat() for d in gaps if d not in present]
+        out.append({k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()})
+    return out
+
+
+def _state(trail: Trail, at: dt.datetime) -> list[dict[str, Any]]:
+    """The organization's state at the end of the period (within the logs' window)."""
+    return _rows(trail.query("org_state_at", at=at))
+
+
+def _changes(trail: Trail, since: dt.datetime, until: dt.datetime,
+             accounts: tuple[str, ...]) -> list[dict[str, Any]]:
+    df = trail.query("org_state_changes")
+    df = df.filter((df["event_time"] >= since) & (df["event_time"] <= until))
+    if accounts:
+        df = df.filter(df["account_id"].is_in(accounts) | df["actor_account"].is_in(accounts))
+    return _rows(df)

@@ -194,6 +194,40 @@ def list_queries() -> None:
 
 
 @cli.command()
+@DB_OPTION
+@click.option("--format", "fmt", default="html", show_default=True,
+              type=click.Choice(["html", "md", "json"]), help="Report format.")
+@OUTPUT_OPTION
+@click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): the monthly report.")
+@click.option("--since", help="From this date or ISO time.")
+@click.option("--until", help="Up to this date or ISO time.")
+@click.option("--account", multiple=True, help="Only this account (repeatable).")
+@click.option("--template-dir", multiple=True, type=click.Path(file_okay=False),
+              help="Templates here override the packaged ones (same file names).")
+def report(db: Path, fmt: str, output: Path | None, month: str | None, since: str | None,
+           until: str | None, account: tuple[str, ...], template_dir: tuple[str, ...]) -> None:
+    """Write the root activity report: findings, sessions, organization state, coverage.
+
+    One self-contained HTML file (no scripts, nothing fetched), GitHub-flavoured Markdown,
+    or JSON of the same content.
+
+    Example:
+
+    \b
+        trailscope report --db trail.duckdb --month 2026-10 -o october.html
+        trailscope report --db trail.duckdb --format md --account 111122223333
+    """
+    with _open(db) as trail, _errors():
+        text = trail.report(fmt, month=month, since=since, until=until, accounts=account,
+                            template_dirs=template_dir)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
 def schema() -> None:
     """Print the database schema as Markdown (the same text as docs/schema.md).
 

@@ -99,6 +99,25 @@ class Trail:
         df: pl.DataFrame = self.con.sql(text, params=params or None).pl()
         return df
 
+    def report(self, fmt: str = "html", *, month: str | None = None,
+               since: str | datetime.datetime | None = None,
+               until: str | datetime.datetime | None = None, accounts: Sequence[str] = (),
+               template_dirs: Sequence[str | Path] = (),
+               generated_at: datetime.datetime | None = None) -> str:
+        """The root activity report as HTML, Markdown or JSON: for a calendar `month`
+        (YYYY-MM), or `since`/`until`, or everything the database holds."""
+        from trailscope import render
+        from trailscope.report import Scope, build
+        from trailscope.sources import parse_time
+
+        if month:
+            scope = Scope.month(month, accounts=tuple(accounts))
+        else:
+            scope = Scope(since=parse_time(since, end=False), until=parse_time(until, end=True),
+                          accounts=tuple(accounts))
+        context = build(self, scope, generated_at=generated_at)
+        return render.render(context, fmt, template_dirs=template_dirs)
+
     def state_at(self, at: str | datetime.datetime) -> dict[str, pl.DataFrame]:
         """The organization's state at `at`, one DataFrame per kind of state (see
         trailscope.organization)."""

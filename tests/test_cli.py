@@ -88,3 +88,15 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
         s = trail.ingest(root)
         assert s.files_already == files and s.stored == (n_files - files) * 500
         assert trail.con.sql("select count(*) from events").fetchall()[0][0] == n_files * 500
+
+
+def test_demo_from_a_fresh_directory(tmp_path: Path) -> None:
+    from tests.conftest import SAMPLE_LOGS
+
+    r = run("demo", "--logs", str(SAMPLE_LOGS), "--out", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in r.stdout
+    assert "root_feature: RootSessions enabled" in r.stdout
+    for name in ("trail.duckdb", "report.html", "report.md"):
+        assert (tmp_path / "out" / name).stat().st_size > 1000
+    assert "report:   out/report.html" in r.stdout

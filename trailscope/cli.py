@@ -228,6 +228,32 @@ def report(db: Path, fmt: str, output: Path | None, month: str | None, since: st
 
 
 @cli.command()
+@click.option("--logs", default="sample_logs", show_default=True,
+              type=click.Path(path_type=Path), help="The logs to ingest.")
+@click.option("--out", default="trailscope-demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where the database and the reports go.")
+def demo(logs: Path, out: Path) -> None:
+    """Ingest the bundled sample organization, check it, and write the reports.
+
+    Example:
+
+    \b
+        trailscope demo
+        trailscope demo --logs ~/exports/AWSLogs --out case-4711
+    """
+    from trailscope import demo as tour
+
+    with _errors():
+        result = tour.run(logs, out)
+    for line in (*result.ingest.lines()[:2], *result.lines):
+        click.echo(line)
+    click.echo(f"database: {result.database}")
+    for path in result.reports:
+        click.echo(f"report:   {path}")
+
+
+@cli.command()
 def schema() -> None:
     """Print the database schema as Markdown (the same text as docs/schema.md).
 

@@ -42,8 +42,8 @@ def _summary(trail: Trail) -> list[str]:
     (events, accounts, regions, first, last), = trail.con.sql(
         "select count(*), count(distinct recipient_account_id), count(distinct aws_region), "
         "min(event_time), max(event_time) from events").fetchall()
-    lines = [f"{events:,} events from {accounts} accounts in {regions} regions, "
-             f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"]
+    lines = [(f"{events:,} events from {accounts} accounts in {regions} regions, "
+              f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")]
     state = trail.query("org_state_at", at=last)
     for row in state.filter(state["kind"].is_in(["root_feature", "delegated_admin",
                                                   "trusted_access"])).rows(named=True):

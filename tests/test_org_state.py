@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES
 from trailscope import organization
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
@@ -25,7 +25,10 @@ from trailscope.trail import Trail
 
 HERE = FIXTURES / "org_state"
 LOGS = HERE / "AWSLogs"
-MODULES = ("org_state_changes", "org_state_intervals", "org_state_at", "organization_identity")
+# the four asked for by name, then the modules they compose (each named in another's inputs)
+MODULES = ("org_state_changes", "org_state_intervals", "org_state_at", "organization_identity",
+           "org_events", "org_trail_members", "org_management_evidence", "org_management_account",
+           "org_state_calls", "org_state_evidence")
 PARAMS: dict[str, dict[str, Any]] = {
     "org_state_at": {"at": "2024-11-20T09:30:00Z"},
     "organization_identity": {"management_account": "", "organization_id": ""},
@@ -92,19 +95,48 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
         assert df.is_empty()
 
 
-def test_shared_sql_blocks_are_the_same_in_every_module() -> None:
-    """The modules cannot read each other (plain SQL files), so they carry the same CTEs;
-    these must not drift apart."""
-    copies: dict[str, set[str]] = {}
-    count: dict[str, int] = {}
-    for path in sorted((ROOT / "queries").glob("*.sql")):
-        text = path.read_text()
-        for name, body in re.findall(r"^-- >>> shared (\w+).*?\n(.*?)^-- <<< shared \1$", text,
-                                     re.DOTALL | re.MULTILINE):
-            copies.setdefault(name, set()).add(body)
-            count[name] = count.get(name, 0) + 1
-    assert count == {"org_evidence": 4, "org_state": 3}
-    assert all(len(bodies) == 1 for bodies in copies.values()), "a shared block drifted"
+def _reads(sql: str) -> set[str]:
+    """The tables and views a module's SQL reads: each name after from or join that is not one
+    of its own CTEs (comments and string literals left out)."""
+    code = re.sub(r"/\*.*?\*/|--[^\n]*|'[^']*'", "", sql, flags=re.DOTALL)
+    return (set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code))
+            - set(re.findall(r"\b(\w+) as \(", code)))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_inputs_name_exactly_what_the_module_reads(name: str) -> None:
+    """The modules compose through their inputs headers instead of copying each other's SQL,
+    so each header must name every module and table its SQL reads, and nothing else."""
+    queries = load_queries()
+    query = queries[name]
+    assert _reads(query.sql) == set(query.inputs)
+    for module in set(query.inputs) & set(queries):
+        assert not queries[module].params, f"{name} reads {module}, which takes parameters"
+
+
+def test_only_org_events_reads_the_json_columns() -> None:
+    """DuckDB's JSON path operators stay in one module (the others must run on Spark too)."""
+    queries = load_queries()
+    using = [n for n in MODULES if "->" in re.sub(r"/\*.*?\*/|--[^\n]*", "", queries[n].sql,
+                                                  flags=re.DOTALL)]
+    assert using == ["org_events"]
+
+
+def test_the_modules_compose_without_losing_rows(trail: Trail) -> None:
+    events = trail.query("org_events")
+    calls = trail.query("org_state_calls")
+    assert set(calls["event_id"]) == set(
+        events.filter(events["event_name"] != "DescribeOrganization")["event_id"])
+    assert calls["event_id"].is_unique().all()
+    evidence = trail.query("org_management_evidence")
+    first = event("disable config directly")
+    assert trail.query("org_management_account").rows() == [
+        ("111111111111", len(evidence), first, True)]
+    (interval,) = _rows(trail.query("org_state_intervals"), kind="management_account")
+    assert (interval["account_id"], interval["known"], interval["evidence_event_ids"]) == (
+        "111111111111", True, first)
+    members = trail.query("org_trail_members")
+    assert set(members["organization_id"]) == {"o-7h2k9x4m1q"}
 
 
 def test_a_disable_with_no_enable_before_it_has_an_unknown_start(trail: Trail) -> None:
@@ -196,6 +228,7 @@ def test_no_violation_rests_on_an_unknown_management_account(tmp_path: Path) -> 
         assert changes["outcome"].to_list() == ["failed", "failed"]
         assert changes["caller_allowed"].to_list() == [None, None]
         assert changes["finding"].to_list() == [None, None]
+        assert t.query("org_management_account").is_empty()
         state = organization.state_at(t, "2024-11-18T12:00:00Z")
         assert state["management_account"].is_empty()
         assert _rows(state["membership"], account_id="555555555555")[0]["known"] is False

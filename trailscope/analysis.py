@@ -84,8 +84,10 @@ def get_query(name: str) -> Query:
 
 def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
                        modules: dict[str, Query] | None = None) -> None:
-    """Make every module that `query` names in its `inputs:` a temporary view of that name, so
-    modules compose instead of copying each other's SQL. Such modules take no parameters."""
+    """Make every module that `query` names in its `inputs:` a temporary table of that name,
+    so modules compose instead of copying each other's SQL. Each is computed once per
+    connection (a view would be computed again by every query naming it); `forget_inputs`
+    drops them when the events change. Such modules take no parameters."""
     modules = load_queries() if modules is None else modules
     for name in query.inputs:
         module = modules.get(name)
@@ -94,8 +96,19 @@ def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
         if module.params:
             raise TrailscopeError(f"query {query.name} reads module {name}, which takes "
                                   f"parameters; only parameter-free modules can be inputs")
+        if con.sql("select 1 from duckdb_tables() where temporary and table_name = $name",
+                   params={"name": name}).fetchall():
+            continue
         create_input_views(con, module, modules)
-        con.sql(f"create or replace temp view {name} as\n{module.sql.rstrip().rstrip(';')}")
+        con.sql(f"create temp table {name} as\n{module.sql.rstrip().rstrip(';')}")
+
+
+def forget_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the input modules computed so far, because the events they rest on changed."""
+    modules = load_queries()
+    for (name,) in con.sql("select table_name from duckdb_tables() where temporary").fetchall():
+        if name in modules:
+            con.sql(f"drop table {name}")
 
 
 def run_query(con: duckdb.DuckDBPyConnection, query: Query, **params: Any) -> pl.DataFrame:

@@ -82,6 +82,7 @@ class Trail:
             raise DatabaseError(f"{self.path} is open read-only; open it with read_only=False "
                                 "to ingest")
         filters = Filters.make(account=account, region=region, since=since, until=until)
+        analysis.forget_inputs(self.con)  # what query modules computed rests on old events
         return ingest(self.con, [str(s) for s in sources], filters, progress=progress,
                       commit_rows=commit_rows or COMMIT_ROWS,
                       s3=S3Options(profile, endpoint_url, s3_region))

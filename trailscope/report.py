@@ -88,6 +88,7 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
         "state": _state(trail, end_of_view),
         "changes": _changes(trail, since, until, scope.accounts),
     }
+    context["timeline"] = _timeline(context, since, until)
     return context
 
 
@@ -141,3 +142,34 @@ def _changes(trail: Trail, since: dt.datetime, until: dt.datetime,
     if accounts:
         df = df.filter(df["account_id"].is_in(accounts) | df["actor_account"].is_in(accounts))
     return _rows(df)
+
+
+TIMELINE_WIDTH = 960  # drawing units of the SVG's viewBox; it scales to the page
+
+
+def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
+              ) -> dict[str, Any]:
+    """Positions to draw, computed here so the template only places shapes: lanes of marks
+    (a point in time) and bars (a span), each with the text of its tooltip."""
+    span = max((until - since).total_seconds(), 1.0)
+
+    def x(t: str | None) -> float:
+        if t is None:
+            return 0.0
+        when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH,
+                     1)
+
+    lanes = [{"name": "organization changes", "marks": [
+        {"x": x(c["event_time"]), "kind": "failed" if c["outcome"] != "succeeded" else
+         ("finding" if c["finding"] else "change"),
+         "label": f"{c['event_time']} {c['action']} {c['subject'] or ''} ({c['outcome']})"}
+        for c in context["changes"]], "bars": []}]
+    days = []
+    day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    if (until - since).days <= 62:
+        while day <= until:
+            if day >= since:
+                days.append({"x": x(_iso(day)), "label": f"{day:%m-%d}"})
+            day += dt.timedelta(days=1)
+    return {"width": TIMELINE_WIDTH, "lanes": lanes, "ticks": days}

@@ -14,8 +14,10 @@ A responder's walk through `sample_logs/` with the same library the `trailscope`
 ingest, what the logs cover, the organization's state over time, and the root sessions, down
 to the events behind a finding. Every result is a polars DataFrame; `trail.con` is the raw
 DuckDB connection for anything else."""),
-    ("code", """import os, tempfile
+    ("code", """import os
+import tempfile
 from pathlib import Path
+
 import trailscope
 
 logs = Path(os.environ.get("TRAILSCOPE_SAMPLE_LOGS", "../sample_logs"))
@@ -38,9 +40,7 @@ intervals.filter(intervals["kind"].is_in(["trusted_access", "delegated_admin", "
     ("code", """state = trail.state_at("2026-10-07T12:00:00Z")
 state["root_feature"].select("subject", "state", "known", "start_time")"""),
     ("markdown", """## A chart: activity per day and account"""),
-    ("code", """import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+    ("code", """import matplotlib.pyplot as plt
 
 per_day = trail.sql(\"\"\"
     select cast(event_time as date) as day, recipient_account_id as account, count(*) as events

@@ -439,16 +439,24 @@ class _Loader:
             if reason == "invalid JSON":
                 reason = formats.reason_for_line(line)
             rejected_rows.append((file_id, position, reason, line))
-        lo, hi = con.sql("select min(event_time), max(event_time) from parsed "
-                         "where reason is null").fetchall()[0]
-        # duplicates carry the same eventTime, so only that slice of events needs looking at
-        fresh = con.sql("""
+        # A copy of an event has the same eventTime and recipient account, so only that slice
+        # of event_store needs looking at; files arrive in key order (account, region, day),
+        # so DuckDB's min/max per row group skips the rest without reading it.
+        lo, hi, first_acct, last_acct, no_acct = con.sql(
+            "select min(event_time), max(event_time), min(recipient_account_id), "
+            "max(recipient_account_id), count(*) > count(recipient_account_id) "
+            "from parsed where reason is null").fetchall()[0]
+        same_account = "true" if no_acct else \
+            "recipient_account_id between $first_acct and $last_acct"
+        fresh = con.sql(f"""
             select event_id, min(file_id * 4294967296 + position) as first
             from parsed where reason is null
               and event_id not in (select event_id from event_store
-                                   where event_time between $lo and $hi
+                                   where event_time between $lo and $hi and {same_account}
                                      and event_id in (select event_id from parsed))
-            group by event_id""", params={"lo": lo, "hi": hi}).to_arrow_table()
+            group by event_id""", params={"lo": lo, "hi": hi} | (
+                {} if no_acct else {"first_acct": first_acct, "last_acct": last_acct})
+        ).to_arrow_table()
         con.register("fresh", fresh)
         con.sql(f"""
             insert into event_store ({_COLUMNS})

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Filters", "IngestSummary", "Progress", "S3Options", "ingest"]
 
-BATCH_BYTES = 24 * 2**20  # decompressed JSON a transaction takes, before DuckDB's own copies
+# Measured at 2 million events on 2 cores: these keep peak RSS at 1.36 GB. A transaction holds
+# its rows in memory until it commits; two row groups a commit ran 30% faster at 1.9 GB.
+BATCH_BYTES = 24 * 2**20  # JSON text DuckDB parses in one statement
 BATCH_FILES = 2_000
-COMMIT_ROWS = 122_880  # one DuckDB row group: written straight to the file, not the WAL
-DUCKDB_MEMORY = "512MB"  # with the batches in flight, peak RSS stays under 1.5 GB (measured)
+COMMIT_ROWS = 122_880  # records a transaction gathers (whole files) before it commits
+DUCKDB_MEMORY = "512MB"  # DuckDB's own limit while ingesting
 READ_AHEAD = 8  # files being read at once, ahead of the loader
 SAMPLE_REJECTIONS = 20
 
@@ -374,7 +376,7 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
 
 
 class _Loader:
-    """Loads batches of read files into the database, one transaction a batch.
+    """Loads batches of read files into the database; a transaction holds whole files.
 
     Intermediate results stay in Arrow tables on the Python side: DuckDB temp tables would be
     compressed at every commit, which cost more than all the parsing.
@@ -387,8 +389,8 @@ class _Loader:
         self.pending_rows = 0
 
     def load(self, batch: list[_File]) -> None:
-        """Load a batch inside the open transaction; commit once enough rows make whole row
-        groups, which DuckDB then writes straight to the file instead of through the WAL."""
+        """Load a batch inside the open transaction; commit once `commit_rows` are pending
+        (fewer, larger commits are faster: DuckDB then writes whole row groups)."""
         con = self.con
         if not self.in_transaction:
             con.sql("begin transaction")

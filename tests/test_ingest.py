@@ -193,6 +193,9 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     (folder / "records.json").write_text(json.dumps([no_time, no_id, bad_time, good[3]]))
     (folder / "lines.jsonl").write_bytes(
         json.dumps(good[4]).encode() + b"\n{broken\n\xff\xfe not utf-8\n[1, 2]\n")
+    # a broken first line must not hide the good lines after it
+    (folder / "first_broken.jsonl").write_bytes(
+        b'{"eventID": "x", truncat\n' + json.dumps(good[3] | {"eventID": "77"}).encode() + b"\n")
     return {
         "truncated.json.gz": "truncated or corrupt gzip",
         "invalid.json": "invalid JSON",
@@ -203,6 +206,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         "lines.jsonl#2": "invalid JSON",
         "lines.jsonl#3": "not valid UTF-8",
         "lines.jsonl#4": "not a JSON object: a array",
+        "first_broken.jsonl#1": "invalid JSON",
     }
 
 
@@ -211,7 +215,7 @@ def test_bad_input_is_listed_never_lost_and_good_input_still_stored(tmp_path: Pa
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(tmp_path / "bad")
         assert not s.ok
-        assert (s.stored, s.rejected, s.files_rejected) == (2, 6, 3)
+        assert (s.stored, s.rejected, s.files_rejected) == (3, 7, 3)
         rows = trail.con.sql("""
             select f.path, r.position, r.reason, r.raw from rejected r join files f
             using (file_id)""").fetchall()

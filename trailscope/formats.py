@@ -23,7 +23,7 @@ PARQUET_MAGIC = b"PAR1"
 # AWS writes delivery files compactly with eventVersion first in every record, so the boundary
 # between two records is this exact byte string. Inside a JSON string a quote is always escaped,
 # so it can only occur as structure; a split inside a record leaves a piece that is not a whole
-# JSON object, which DuckDB's json_valid catches, and the file is then parsed in full instead.
+# JSON object, which the parse in DuckDB finds, and the file is then parsed in full instead.
 _RECORDS_HEAD = re.compile(rb'^\s*\{"Records":\[')
 _FIRST = re.compile(rb"\s*(\S)")
 _BOUNDARY = b'},{"eventVersion":'
@@ -140,14 +140,11 @@ def _records_result(fmt: str, records: list[Any]) -> ReadResult:
 def _read_json_lines(data: bytes, whole_error: Exception) -> ReadResult:
     """JSON lines, where every line stands alone; otherwise the file is rejected as invalid."""
     lines = data.split(b"\n")
-    first = next((ln for ln in lines if ln.strip()), b"")
-    try:
-        first_doc = _loads(first)
-    except (ValueError, UnicodeDecodeError):
-        first_doc = None
-    if not isinstance(first_doc, dict) or len([ln for ln in lines if ln.strip()]) < 2:
+    filled = [ln for ln in lines if ln.strip()]
+    sample = next((doc for doc in map(_loads_or_none, filled[:5]) if isinstance(doc, dict)), None)
+    if sample is None or len(filled) < 2:  # a broken first line does not hide the good ones
         return ReadResult("json", error=f"invalid JSON: {_describe(whole_error)}")
-    result = ReadResult("lookup-events" if "CloudTrailEvent" in first_doc else "jsonl")
+    result = ReadResult("lookup-events" if "CloudTrailEvent" in sample else "jsonl")
     for number, line in enumerate(lines, 1):
         try:
             line.decode("utf-8")
@@ -157,6 +154,13 @@ def _read_json_lines(data: bytes, whole_error: Exception) -> ReadResult:
             lines[number - 1] = b""  # keep the numbering; the line is accounted for above
     result.chunks = [Chunk(b"\n".join(lines))]
     return result
+
+
+def _loads_or_none(line: bytes) -> Any:
+    try:
+        return _loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _describe(e: Exception) -> str:

@@ -1,7 +1,8 @@
 -- title: The IAM action that authorizes each CloudTrail event a root session may log
--- description: Generated from trailscope/task_policies.json (checked 2026-11-24); regenerate with python -m trailscope.sessions, never edit by hand. One row per (event_source,
--- event_name): the IAM action that authorizes it, where the names differ (ListBuckets is
--- s3:ListAllMyBuckets). action is empty for events that are no action (ConsoleLogin). An
+-- description: Generated from trailscope/task_policies.json (checked 2026-11-24): regenerate
+-- with python -m trailscope.sessions, never edit by hand. One row per (event_source,
+-- event_name): the IAM action that authorizes it, also where the names differ (ListBuckets
+-- is s3:ListAllMyBuckets). action is empty for events that are no action (ConsoleLogin). An
 -- event missing here is an unknown action, never an allowed one.
 -- inputs: task_policies.json
 -- outputs: event_source, event_name, action, event_category, read_only

@@ -1,9 +1,11 @@
 -- title: The actions each sts:AssumeRoot task policy allows, with when
--- description: Generated from trailscope/task_policies.json (checked 2026-11-24); regenerate with python -m trailscope.sessions, never edit by hand. One row per task policy and
--- action its Deny+NotAction document leaves allowed: these are the only actions a session of
--- that policy may perform. allowed_from and allowed_until (dates, UTC; empty: no bound) hold
--- the versions: an action removed from a policy is allowed only for events before
--- allowed_until (the day of the change counts as after it, its hour is not published).
+-- description: Generated from trailscope/task_policies.json (checked 2026-11-24):
+-- regenerate with python -m trailscope.sessions, never edit by hand. One row per task
+-- policy and action its Deny+NotAction document leaves allowed: these are the only actions
+-- a session of that policy may perform. allowed_from and allowed_until (dates, UTC; empty:
+-- no bound) hold the versions: an action removed from a policy is allowed only for events
+-- before allowed_until (the day of the change counts as after it: its hour is not
+-- published).
 -- inputs: task_policies.json
 -- outputs: policy_arn, policy_name, action, allowed_from, allowed_until, note
 -- tags: assume_root, task_policy, generated

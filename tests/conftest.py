@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from trailscope.trail import Trail
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -44,3 +48,12 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         summary = trail.ingest(SAMPLE_LOGS)
     assert summary.ok, summary.lines()
     return db
+
+
+@pytest.fixture(scope="session")
+def sample_trail(sample_db: Path) -> Iterator[Trail]:
+    """The sample organization, opened read-only as the analysis commands open it."""
+    from trailscope.trail import Trail
+
+    with Trail(sample_db, read_only=True) as trail:
+        yield trail

@@ -265,3 +265,38 @@ def schema() -> None:
     from trailscope.schema import markdown
 
     click.echo(markdown(), nl=False)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--severity", type=click.Choice(["critical", "high", "medium", "low", "info"]),
+              help="Only findings of this severity or worse.")
+@click.option("--account", help="Only findings about this account.")
+@click.option("--since", help="Only findings at or after this ISO time (UTC).")
+@click.option("--until", help="Only findings at or before this ISO time (UTC).")
+@click.option("--check", "checks", multiple=True, help="Only this check (repeatable): duration, "
+              "task_scope, authorization, orphan, root_outside_assumeroot.")
+@click.option("--allow-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON file of approved break-glass use: matching findings are marked "
+                   "accepted, not hidden.")
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def findings(db: Path, severity: str | None, account: str | None, since: str | None,
+             until: str | None, checks: tuple[str, ...], allow_list: Path | None, fmt: str,
+             output: Path | None) -> None:
+    """List what the checks found: AssumeRoot sessions' duration, task scope and caller
+    authorization, orphan root sessions, root use outside AssumeRoot.
+
+    Example:
+
+    \b
+        trailscope findings --db trail.duckdb --severity high
+        trailscope findings --check task_scope --allow-list approved.json --format csv
+    """
+    from trailscope import output as out
+    from trailscope.findings import for_format
+
+    with _open(db) as trail, _errors():
+        df = trail.findings(severity=severity, account=account, since=since, until=until,
+                            check=checks or None, allow_list=allow_list)
+        out.write(for_format(df, fmt), fmt, output)

@@ -131,4 +131,31 @@ class Trail:
         return self.sql(f"select * from events where {where} order by event_time, event_id",
                         **params)
 
+    # AssumeRoot sessions and findings (issue 4) -------------------------------------------------
+    def findings(self, *, severity: str | None = None, account: str | None = None,
+                 since: str | datetime.datetime | None = None,
+                 until: str | datetime.datetime | None = None,
+                 check: str | Sequence[str] | None = None,
+                 allow_list: str | Path | None = None) -> pl.DataFrame:
+        """Every check's findings in one frame (see trailscope.findings): `severity` keeps that
+        level and worse, `allow_list` (a JSON file) marks approved ones as accepted."""
+        from trailscope import findings
+
+        return findings.findings(self, severity=severity, account=account, since=since,
+                                 until=until, check=check, allow_list=allow_list)
+
+    def sessions(self, *, account: str | None = None,
+                 since: str | datetime.datetime | None = None,
+                 until: str | datetime.datetime | None = None) -> pl.DataFrame:
+        """One row per AssumeRoot call (failed ones too) and per orphan root session."""
+        from trailscope import sessions
+
+        return sessions.sessions(self, account=account, since=since, until=until)
+
+    def session_timeline(self, session_id: str) -> pl.DataFrame:
+        """Every event of one AssumeRoot session in order (the call's eventID or the key)."""
+        from trailscope import sessions
+
+        return sessions.timeline(self, session_id)
+
 

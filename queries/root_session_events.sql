@@ -1,0 +1,161 @@
+-- title: Every event a root session performed, linked to its AssumeRoot call, with its task scope
+-- description: One row per event made with root session credentials in a member account
+-- (userIdentity.type Root), across regions and trails. An event belongs to the AssumeRoot call
+-- whose response issued its access key (session_kind assume_root), whatever its
+-- sessionContext.assumedRoot says: member-account events may lack that flag. An event flagged
+-- assumedRoot whose key no AssumeRoot call in the logs issued belongs to an orphan session
+-- (session_id is then its access key). Root events with neither are long-term root use (see
+-- root_long_term_activity). action is the IAM action that authorizes the event
+-- (task_event_actions); scope compares it with the actions the task policy allowed at
+-- event_time (task_policy_actions): in scope, out of scope, out of scope: not the root user (an
+-- IAM action on a named IAM user), unknown action (an event with no known action: never
+-- allowed), no permission needed (sts:GetCallerIdentity), session bookkeeping (ConsoleLogin),
+-- policy unknown (a task policy not among the five, or an orphan session). denied is an
+-- access-denied error; after_expiry an event later than the credentials' expiration (an orphan
+-- session's expiry is taken as 900 s after its creationDate).
+-- inputs: events, assume_root_calls, task_event_actions, task_policy_actions
+-- outputs: session_id, session_kind, event_time, event_id, account_id, aws_region,
+-- event_source, event_name, access_key_id, assumed_root, action, scope, outcome, error_code,
+-- error_message, denied, expired_token, seconds_after_issue, after_expiry, iam_user_name,
+-- source_ip, user_agent
+-- tags: assume_root, sessions
+
+with
+/* identity_type is a stored column: the JSON of the few root events is read, nobody else's */
+root_events as (
+    select
+        event_id,
+        event_time,
+        recipient_account_id as account_id,
+        aws_region,
+        event_source,
+        event_name,
+        nullif(access_key_id, '') as access_key_id,
+        coalesce(assumed_root, false) as assumed_root,
+        session_created_at,
+        error_code,
+        error_message,
+        source_ip,
+        user_agent,
+        case when event_source = 'iam.amazonaws.com'
+             then nullif(request_parameters ->> '$.userName', '') end as iam_user_name
+    from events
+    where identity_type = 'Root'
+),
+/* one issue per key (AWS never issues a key twice; a copy would only double the rows) */
+issued as (
+    select session_id, access_key_id, issued_at, expires_at, duration_seconds, task_policy_arn
+    from (
+        select
+            *,
+            row_number() over (partition by access_key_id order by issued_at, session_id) as n
+        from assume_root_calls
+        where access_key_id is not null
+    ) numbered
+    where n = 1
+),
+linked as (
+    select
+        e.*,
+        i.session_id,
+        'assume_root' as session_kind,
+        i.issued_at,
+        coalesce(i.expires_at, i.issued_at + to_seconds(i.duration_seconds)) as expires_at,
+        i.task_policy_arn
+    from root_events e
+    join issued i
+        on i.access_key_id = e.access_key_id
+),
+orphan_events as (
+    select
+        e.*,
+        coalesce(e.access_key_id, 'no-key/' || e.account_id) as orphan_id
+    from root_events e
+    where e.assumed_root
+      and not exists (select 1 from issued i where i.access_key_id = e.access_key_id)
+),
+orphan_sessions as (
+    select orphan_id, min(coalesce(session_created_at, event_time)) as issued_at
+    from orphan_events
+    group by orphan_id
+),
+orphans as (
+    select  /* exclude: DuckDB's star modifier; Spark lists the columns */
+        e.* exclude (orphan_id),
+        e.orphan_id as session_id,
+        'orphan' as session_kind,
+        s.issued_at,
+        s.issued_at + interval 900 second as expires_at,
+        cast(null as varchar) as task_policy_arn
+    from orphan_events e
+    join orphan_sessions s
+        on s.orphan_id = e.orphan_id
+),
+session_events as (
+    select * from linked
+    union all
+    select * from orphans
+),
+known_policies as (
+    select distinct policy_arn
+    from task_policy_actions
+),
+/* the policy version in force at event_time: removed actions carry allowed_until */
+allowed as (
+    select distinct s.event_id
+    from session_events s
+    join task_event_actions m
+        on m.event_source = s.event_source
+       and m.event_name = s.event_name
+    join task_policy_actions p
+        on p.policy_arn = s.task_policy_arn
+       and p.action = m.action
+       and (p.allowed_from is null or s.event_time >= cast(p.allowed_from as timestamptz))
+       and (p.allowed_until is null or s.event_time < cast(p.allowed_until as timestamptz))
+),
+result as (
+    select
+        s.session_id,
+        s.session_kind,
+        s.event_time,
+        s.event_id,
+        s.account_id,
+        s.aws_region,
+        s.event_source,
+        s.event_name,
+        s.access_key_id,
+        s.assumed_root,
+        m.action,
+        case
+            when m.event_name is not null and m.action is null then 'session bookkeeping'
+            when m.action = 'sts:GetCallerIdentity' then 'no permission needed'
+            when k.policy_arn is null then 'policy unknown'
+            when m.event_name is null then 'unknown action'
+            when a.event_id is null then 'out of scope'
+            when s.iam_user_name is not null then 'out of scope: not the root user'
+            else 'in scope'
+        end as scope,
+        case when s.error_code is null then 'succeeded' else 'failed' end as outcome,
+        s.error_code,
+        s.error_message,
+        coalesce(s.error_code like '%AccessDenied%' or s.error_code like '%Unauthorized%'
+                 or s.error_code in ('AuthorizationError', 'Forbidden'), false) as denied,
+        coalesce(s.error_code like 'ExpiredToken%', false) as expired_token,
+        /* date_diff: DuckDB; Spark's timestampdiff(SECOND, ...) */
+        date_diff('second', s.issued_at, s.event_time) as seconds_after_issue,
+        s.event_time > s.expires_at as after_expiry,
+        s.iam_user_name,
+        s.source_ip,
+        s.user_agent
+    from session_events s
+    left join task_event_actions m
+        on m.event_source = s.event_source
+       and m.event_name = s.event_name
+    left join known_policies k
+        on k.policy_arn = s.task_policy_arn
+    left join allowed a
+        on a.event_id = s.event_id
+)
+select *
+from result
+order by session_id, event_time, event_id

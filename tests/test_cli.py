@@ -90,8 +90,10 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
         assert trail.con.sql("select count(*) from events").fetchall()[0][0] == n_files * 500
 
 
-def test_demo_from_a_fresh_directory(tmp_path: Path) -> None:
+def test_demo_from_a_fresh_directory_finds_every_planted_case_and_nothing_else(
+        tmp_path: Path) -> None:
     from tests.conftest import SAMPLE_LOGS
+    from trailscope.synthetic import PLANTED
 
     r = run("demo", "--logs", str(SAMPLE_LOGS), "--out", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -100,3 +102,12 @@ def test_demo_from_a_fresh_directory(tmp_path: Path) -> None:
     for name in ("trail.duckdb", "report.html", "report.md"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert "report:   out/report.html" in r.stdout
+    report = (tmp_path / "out" / "report.md").read_text()
+    findings = [c for c in PLANTED if c.check not in ("none", "org_state")]
+    assert f"23 root sessions; {len(findings)} findings" in r.stdout  # one each, nothing else
+    evidence = " ".join(line for line in report.splitlines() if line.startswith("- evidence"))
+    for case in findings:
+        assert case.event_ids[0] in evidence, case.case_id
+    for case in PLANTED:  # organization-state cases are in the state and changes tables
+        if case.check == "org_state":
+            assert case.event_ids[0] in report, case.case_id

@@ -204,8 +204,11 @@ def list_queries() -> None:
 @click.option("--account", multiple=True, help="Only this account (repeatable).")
 @click.option("--template-dir", multiple=True, type=click.Path(file_okay=False),
               help="Templates here override the packaged ones (same file names).")
+@click.option("--allow-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON allow-list: approved findings are shown as accepted.")
 def report(db: Path, fmt: str, output: Path | None, month: str | None, since: str | None,
-           until: str | None, account: tuple[str, ...], template_dir: tuple[str, ...]) -> None:
+           until: str | None, account: tuple[str, ...], template_dir: tuple[str, ...],
+           allow_list: Path | None) -> None:
     """Write the root activity report: findings, sessions, organization state, coverage.
 
     One self-contained HTML file (no scripts, nothing fetched), GitHub-flavoured Markdown,
@@ -219,7 +222,7 @@ def report(db: Path, fmt: str, output: Path | None, month: str | None, since: st
     """
     with _open(db) as trail, _errors():
         text = trail.report(fmt, month=month, since=since, until=until, accounts=account,
-                            template_dirs=template_dir)
+                            template_dirs=template_dir, allow_list=allow_list)
     if output is None:
         click.echo(text, nl=False)
     else:

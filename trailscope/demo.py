@@ -8,6 +8,7 @@ from pathlib import Path
 
 from trailscope.errors import BadSource
 from trailscope.ingest import IngestSummary
+from trailscope.report import SEVERITIES
 from trailscope.trail import Trail
 
 
@@ -44,6 +45,15 @@ def _summary(trail: Trail) -> list[str]:
         "min(event_time), max(event_time) from events").fetchall()
     lines = [(f"{events:,} events from {accounts} accounts in {regions} regions, "
               f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")]
+    findings = trail.findings()
+    counts = dict(findings.group_by("severity").len().iter_rows())
+    by_severity = ", ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES if sev in counts)
+    lines.append(f"{len(trail.sessions())} root sessions; {len(findings)} findings "
+                 f"({by_severity or 'none'})")
+    for row in findings.filter(findings["severity"].is_in(["critical", "high"])
+                               ).sort("event_time").rows(named=True):
+        lines.append(f"  {row['severity']:8} {row['title']}")
+    lines.append("organization state at the end of the logs:")
     state = trail.query("org_state_at", at=last)
     for row in state.filter(state["kind"].is_in(["root_feature", "delegated_admin",
                                                   "trusted_access"])).rows(named=True):

@@ -65,8 +65,8 @@ def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
-          ) -> dict[str, Any]:
+def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None,
+          allow_list: str | Path | None = None) -> dict[str, Any]:
     """Everything a report shows, as JSON-ready data."""
     con = trail.con
     first, last = con.sql("select min(event_time), max(event_time) from events").fetchall()[0]
@@ -88,8 +88,62 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
         "state": _state(trail, end_of_view),
         "changes": _changes(trail, since, until, scope.accounts),
     }
+    findings = _scoped(trail.findings(allow_list=allow_list), "event_time", since, until,
+                       scope.accounts, "account_id")
+    findings = findings.with_columns(
+        rank=findings["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
+    ).sort("rank", "event_time", "finding_id").drop("rank")
+    sessions = _scoped(trail.sessions(), "issued_at", since, until, scope.accounts,
+                       "target_account_id", "caller_account_id")
+    context |= {
+        "findings": _rows(findings),
+        "counts": _counts(findings),
+        "sessions": _session_rows(sessions, findings),
+        "long_term_root": _rows(_scoped(trail.query("root_long_term_activity"), "event_time",
+                                        since, until, scope.accounts, "account_id")),
+        "credentials": _rows(_scoped(trail.query("root_credentials"), None, since, until,
+                                     scope.accounts, "account_id")),
+    }
     context["timeline"] = _timeline(context, since, until)
     return context
+
+
+def _scoped(df: pl.DataFrame, time: str | None, since: dt.datetime, until: dt.datetime,
+            accounts: tuple[str, ...], *account_columns: str) -> pl.DataFrame:
+    """Rows in the period (when `time` names their time column) and about the accounts."""
+    import polars as pl
+
+    if time is not None:
+        df = df.filter(pl.col(time).is_between(since, until) | pl.col(time).is_null())
+    if accounts:
+        df = df.filter(pl.any_horizontal(pl.col(c).is_in(accounts) for c in account_columns))
+    return df
+
+
+def _counts(findings: pl.DataFrame) -> dict[str, Any]:
+    by_severity = dict.fromkeys(SEVERITIES, 0)
+    by_severity.update(findings.group_by("severity").len().iter_rows())
+    by_check = dict(sorted(findings.group_by("check").len().iter_rows()))
+    accepted = int(findings["accepted"].sum()) if len(findings) else 0
+    return {"total": len(findings), "severity": by_severity, "check": by_check,
+            "accepted": accepted}
+
+
+SESSION_CHECKS = ("duration", "task_scope", "authorization")
+
+
+def _session_rows(sessions: pl.DataFrame, findings: pl.DataFrame) -> list[dict[str, Any]]:
+    """Each session with the verdict of its three checks: the worst finding, or ok."""
+    raised: dict[tuple[str, str], str] = {}
+    for row in findings.iter_rows(named=True):
+        key = (row["session_id"] or "", row["check"])
+        if key not in raised:  # findings come worst first
+            raised[key] = row["severity"]
+    rows = _rows(sessions.sort("issued_at", "session_id", nulls_last=True))
+    for row in rows:
+        row["checks"] = {c: raised.get((row["session_id"], c), "ok") for c in SESSION_CHECKS}
+        row["orphan"] = raised.get((row["session_id"], "orphan"))
+    return rows
 
 
 def _inputs(trail: Trail) -> dict[str, Any]:
@@ -160,7 +214,29 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
         return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH,
                      1)
 
-    lanes = [{"name": "organization changes", "marks": [
+    sessions = {"name": "root sessions", "marks": [], "bars": []}
+    for r in context["sessions"]:
+        start = r["issued_at"] or r["first_event_at"]
+        end = r["last_event_at"] or start
+        worst = next((v for v in r["checks"].values() if v != "ok"), None) or r["orphan"]
+        label = (f"{start} {r['session_kind']} {r['task_policy'] or ''} on "
+                 f"{r['target_account_id'] or ''} by {r['caller_arn'] or 'unknown caller'} "
+                 f"({r['outcome']})")
+        if r["outcome"] == "failed" or not r["events"]:
+            sessions["marks"].append({"x": x(start), "kind": "failed" if r["outcome"] ==
+                                      "failed" else "change", "label": label})
+        else:
+            sessions["bars"].append({"x": x(start), "w": max(x(end) - x(start), 2.0),
+                                     "kind": "finding" if worst else "ok", "label": label})
+    marks = [{"x": x(f["event_time"]), "kind": f["severity"],
+              "label": f"{f['event_time']} {f['severity']}: {f['title']}"}
+             for f in context["findings"]]
+    root = [{"x": x(e["event_time"]), "kind": "high",
+             "label": f"{e['event_time']} {e['account_id']} {e['event_name']} "
+                      f"({e['credential']})"} for e in context["long_term_root"]]
+    lanes = [sessions, {"name": "findings", "marks": marks, "bars": []},
+             {"name": "root, long-term", "marks": root, "bars": []},
+             {"name": "organization changes", "marks": [
         {"x": x(c["event_time"]), "kind": "failed" if c["outcome"] != "succeeded" else
          ("finding" if c["finding"] else "change"),
          "label": f"{c['event_time']} {c['action']} {c['subject'] or ''} ({c['outcome']})"}

@@ -104,9 +104,11 @@ class Trail:
                since: str | datetime.datetime | None = None,
                until: str | datetime.datetime | None = None, accounts: Sequence[str] = (),
                template_dirs: Sequence[str | Path] = (),
-               generated_at: datetime.datetime | None = None) -> str:
+               generated_at: datetime.datetime | None = None,
+               allow_list: str | Path | None = None) -> str:
         """The root activity report as HTML, Markdown or JSON: for a calendar `month`
-        (YYYY-MM), or `since`/`until`, or everything the database holds."""
+        (YYYY-MM), or `since`/`until`, or everything the database holds; `allow_list` marks
+        approved findings as accepted (see trailscope.findings)."""
         from trailscope import render
         from trailscope.report import Scope, build
         from trailscope.sources import parse_time
@@ -116,7 +118,7 @@ class Trail:
         else:
             scope = Scope(since=parse_time(since, end=False), until=parse_time(until, end=True),
                           accounts=tuple(accounts))
-        context = build(self, scope, generated_at=generated_at)
+        context = build(self, scope, generated_at=generated_at, allow_list=allow_list)
         return render.render(context, fmt, template_dirs=template_dirs)
 
     def state_at(self, at: str | datetime.datetime) -> dict[str, pl.DataFrame]:

@@ -39,6 +39,32 @@ intervals.filter(intervals["kind"].is_in(["trusted_access", "delegated_admin", "
     "kind", "subject", "account_id", "state", "start_time", "end_time", "start_observed", "actor")"""),
     ("code", """state = trail.state_at("2026-10-07T12:00:00Z")
 state["root_feature"].select("subject", "state", "known", "start_time")"""),
+    ("markdown", """## Root sessions and their three checks
+
+Every `sts:AssumeRoot` call (failed ones too) and every orphan root session, then the findings
+of the checks: duration, task scope, caller authorization, orphans, and root use outside
+AssumeRoot."""),
+    ("code", """sessions = trail.sessions()
+sessions.select("issued_at", "caller_account_id", "target_account_id", "task_policy",
+                "outcome", "events", "active_seconds")"""),
+    ("code", """findings = trail.findings()
+findings.group_by("check", "severity").len().sort("check", "severity")"""),
+    ("markdown", """## One finding, down to its evidence
+
+The critical finding: root used with long-term credentials after the account's root
+credentials were deleted centrally. Its evidence event IDs lead to the records themselves."""),
+    ("code", """critical = findings.filter(findings["severity"] == "critical").row(0, named=True)
+print(critical["title"])
+print(critical["explanation"])
+evidence = critical["evidence_event_ids"].split(",")
+trail.sql(\"\"\"
+    select event_time, event_name, identity_type, access_key_id, source_ip, error_code
+    from events where list_contains($ids, event_id) order by event_time\"\"\", ids=evidence)"""),
+    ("code", """# the session that deleted those credentials, event by event
+credentials = trail.query("root_credentials")
+deleted_by = credentials.filter(credentials["account_id"] == critical["account_id"])[
+    "deleted_by_session"][0]
+trail.session_timeline(deleted_by)"""),
     ("markdown", """## A chart: activity per day and account"""),
     ("code", """import matplotlib.pyplot as plt
 

@@ -8,7 +8,8 @@ project's generator, then runs, each in a fresh process:
   2. the by-hand way: DuckDB `read_json` over the same files with an explicit schema for the
      fields analyses use, unnested into a table;
 and prints events/s of both, the ratio, and each process's peak RSS. With --scaling it also
-ingests a quarter of the tree, to show whether memory grows with the input.
+ingests a quarter of the tree, to show whether memory grows with the input; with --analysis
+it adds the sample organization and times the checks and a month's report.
 Targets (issue 2, on a 2-core machine): >= 150,000 events/s, >= 4x read_json, <= 1.5 GB peak
 RSS at 2 million events.
 """
@@ -97,12 +98,34 @@ def ingest(tree: Path, work: Path, name: str) -> tuple[float, int, int]:
     return seconds, rss, int(out.splitlines()[1])
 
 
+def analysis(db: Path) -> None:
+    """The checks and the monthly report over the background events plus the sample
+    organization's sessions (issues 4 and 5: seconds, not minutes)."""
+    from trailscope.trail import Trail
+
+    sample = Path(__file__).resolve().parents[1] / "sample_logs"
+    with Trail(db) as trail:
+        trail.ingest(sample)
+    print()
+    with Trail(db, read_only=True) as trail:
+        (events,) = trail.con.sql("select count(*) from events").fetchall()[0]
+        for name, call in (("sessions", trail.sessions), ("findings", trail.findings),
+                           ("report, one month (HTML)",
+                            lambda: trail.report("html", month="2026-10"))):
+            start = time.monotonic()
+            result = call()
+            print(f"{name:28}{time.monotonic() - start:>6.1f} s over {events:,} events "
+                  f"({len(result):,} {'rows' if name != 'report, one month (HTML)' else 'chars'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ts-bench")
     parser.add_argument("--scaling", action="store_true", help="also ingest a quarter")
+    parser.add_argument("--analysis", action="store_true",
+                        help="then add sample_logs and time the checks and a month's report")
     args = parser.parse_args()
     tree = args.dir / f"tree-{args.events}"
     ensure_tree(tree, args.events)
@@ -127,6 +150,8 @@ def main() -> None:
     print(f"target >= 150,000 events/s: {'met' if t_rate >= 150_000 else 'NOT met'}")
     print(f"target >= 4x read_json:     {'met' if ratio >= 4 else 'NOT met'}")
     print(f"target <= 1.5 GB peak RSS:  {'met' if t_rss <= 1.5 * 2**30 else 'NOT met'}")
+    if args.analysis:
+        analysis(work / "trailscope.duckdb")
     if args.scaling:
         quarter = args.dir / f"tree-{args.events // 4}"
         ensure_tree(quarter, args.events // 4)

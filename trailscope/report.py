@@ -214,7 +214,8 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
         return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH,
                      1)
 
-    sessions = {"name": "root sessions", "marks": [], "bars": []}
+    session_marks: list[dict[str, Any]] = []
+    session_bars: list[dict[str, Any]] = []
     for r in context["sessions"]:
         start = r["issued_at"] or r["first_event_at"]
         end = r["last_event_at"] or start
@@ -223,18 +224,19 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
                  f"{r['target_account_id'] or ''} by {r['caller_arn'] or 'unknown caller'} "
                  f"({r['outcome']})")
         if r["outcome"] == "failed" or not r["events"]:
-            sessions["marks"].append({"x": x(start), "kind": "failed" if r["outcome"] ==
-                                      "failed" else "change", "label": label})
+            session_marks.append({"x": x(start), "kind": "failed" if r["outcome"] == "failed"
+                                  else "change", "label": label})
         else:
-            sessions["bars"].append({"x": x(start), "w": max(x(end) - x(start), 2.0),
-                                     "kind": "finding" if worst else "ok", "label": label})
+            session_bars.append({"x": x(start), "w": max(x(end) - x(start), 2.0),
+                                 "kind": "finding" if worst else "ok", "label": label})
     marks = [{"x": x(f["event_time"]), "kind": f["severity"],
               "label": f"{f['event_time']} {f['severity']}: {f['title']}"}
              for f in context["findings"]]
     root = [{"x": x(e["event_time"]), "kind": "high",
              "label": f"{e['event_time']} {e['account_id']} {e['event_name']} "
                       f"({e['credential']})"} for e in context["long_term_root"]]
-    lanes = [sessions, {"name": "findings", "marks": marks, "bars": []},
+    lanes = [{"name": "root sessions", "marks": session_marks, "bars": session_bars},
+             {"name": "findings", "marks": marks, "bars": []},
              {"name": "root, long-term", "marks": root, "bars": []},
              {"name": "organization changes", "marks": [
         {"x": x(c["event_time"]), "kind": "failed" if c["outcome"] != "succeeded" else

@@ -146,6 +146,79 @@ def sql(text: str, db: Path, fmt: str, output: Path | None) -> None:
         out.write(df, fmt, output)
 
 
+def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
+    """The pivots timeline and summary share; every one given must match."""
+    options = (
+        click.option("--access-key", help="The access key that signed the event."),
+        click.option("--principal", help="Exactly the caller's ARN or principal ID, a role's "
+                     "ARN (all its sessions) or an invoking service."),
+        click.option("--principal-like", help="A case-insensitive part of the caller's ARN, "
+                     "principal ID, role ARN, user name or invoking service."),
+        click.option("--session", help="A role or federated session ARN, an issued access "
+                     "key, or the eventID of the call that issued it (an AssumeRoot session)."),
+        click.option("--ip", help="The source IP address, exactly."),
+        click.option("--account", help="The account that received the event or owns the "
+                     "caller."),
+        click.option("--since", help="From this date or ISO time (UTC)."),
+        click.option("--until", help="Up to this date or ISO time (UTC)."),
+        click.option("--follow", is_flag=True, help="Add everything done with keys issued, "
+                     "hop after hop, from the matching events' keys."),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@DB_OPTION
+@_pivot_options
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def timeline(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
+    """Everything connected to one access key, principal, session, IP or account, in time order.
+
+    Rows are the matching events (reached: pivot), the calls or console sign-ins that issued
+    their keys (mint) and, with --follow, what was done with keys issued from them (follow).
+    Each row names its key's origin: the long-term key, console sign-in, identity provider or
+    AWS service its chain of issuing calls starts from, or not_in_logs where the chain leaves
+    the logs.
+
+    Example:
+
+    \b
+        trailscope timeline --access-key AKIAIOSFODNN7EXAMPLE --follow
+        trailscope timeline --ip 198.51.100.66 --since 2024-12-02 --format csv -o ip.csv
+        trailscope timeline --principal arn:aws:iam::111111111111:role/OrgAdmin --follow
+    """
+    from trailscope import output as out
+
+    with _open(db) as trail, _errors():
+        out.write(trail.timeline(**pivots), fmt, output)
+
+
+@cli.command()
+@DB_OPTION
+@_pivot_options
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def summary(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
+    """What each identity did: events, first and last seen, APIs that succeeded and failed,
+    regions, source IPs, user agents, access keys and where those keys came from.
+
+    Every identity, most events first, or those of the events the pivots select.
+
+    Example:
+
+    \b
+        trailscope summary --db trail.duckdb
+        trailscope summary --access-key ASIAIOSFODNN7EXAMPLE --follow --format json
+    """
+    from trailscope import output as out
+
+    with _open(db) as trail, _errors():
+        out.write(trail.summary(**pivots), fmt, output)
+
+
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     params = {}
     for pair in pairs:

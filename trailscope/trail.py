@@ -133,6 +133,36 @@ class Trail:
         return self.sql(f"select * from events where {where} order by event_time, event_id",
                         **params)
 
+    def timeline(self, *, access_key: str | None = None, principal: str | None = None,
+                 principal_like: str | None = None, session: str | None = None,
+                 ip: str | None = None, account: str | None = None,
+                 since: str | datetime.datetime | None = None,
+                 until: str | datetime.datetime | None = None,
+                 follow: bool = False) -> pl.DataFrame:
+        """Every event connected to an access key, principal, session, IP or account, in time
+        order, each with its key's lineage; `follow` adds what was done with keys issued from
+        them (see trailscope.pivots)."""
+        from trailscope import pivots
+
+        return pivots.timeline(self, access_key=access_key, principal=principal,
+                               principal_like=principal_like, session=session, ip=ip,
+                               account=account, since=since, until=until, follow=follow)
+
+    def summary(self, *, access_key: str | None = None, principal: str | None = None,
+                principal_like: str | None = None, session: str | None = None,
+                ip: str | None = None, account: str | None = None,
+                since: str | datetime.datetime | None = None,
+                until: str | datetime.datetime | None = None,
+                follow: bool = False) -> pl.DataFrame:
+        """What each identity did, over the events the pivots select (all without them): events,
+        first and last seen, APIs that succeeded and failed, regions, IPs, user agents, keys
+        (see trailscope.pivots)."""
+        from trailscope import pivots
+
+        return pivots.summary(self, access_key=access_key, principal=principal,
+                              principal_like=principal_like, session=session, ip=ip,
+                              account=account, since=since, until=until, follow=follow)
+
     # AssumeRoot sessions and findings (issue 4) -------------------------------------------------
     def findings(self, *, severity: str | None = None, account: str | None = None,
                  since: str | datetime.datetime | None = None,

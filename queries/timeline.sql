@@ -21,7 +21,7 @@
 -- tags: pivots, timeline, credentials
 
 with
-/* pivots, to the end marker: the same in identity_summary (a test checks) */
+/* the events the pivots select (identity_summary reads this module's rows) */
 matched as (
     select
         event_id,
@@ -73,7 +73,6 @@ selected as (
       and (k.access_key_id in (select access_key_id from seed_keys)
            or k.access_key_id = $access_key or k.access_key_id = $session
            or k.mint_event_id = $session)
-    /* end of pivots */
 ),
 /* the same call as another account logged it (a cross-account call: one sharedEventID) */
 copies as (

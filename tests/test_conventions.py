@@ -49,6 +49,27 @@ def test_every_query_module_has_its_header() -> None:
         assert path.stem in queries
 
 
+def _reads(sql: str) -> set[str]:
+    """The tables a module's SQL reads: each name after from or join that is not one of its own
+    CTEs (comments and string literals left out)."""
+    code = re.sub(r"/\*.*?\*/|--[^\n]*|'[^']*'", "", sql, flags=re.DOTALL)
+    return (set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code))
+            - set(re.findall(r"\b(\w+) as \(", code)))
+
+
+@pytest.mark.parametrize("name", sorted(load_queries()))
+def test_inputs_name_exactly_what_the_module_reads(name: str) -> None:
+    """Modules compose through their inputs headers instead of copying each other's SQL, so
+    each header names every module and table its SQL reads, and nothing else; a module that
+    reads a module with parameters takes those parameters too, to hand them on."""
+    queries = load_queries()
+    query = queries[name]
+    tables = {i for i in query.inputs if "." not in i}  # a data file (task_policies.json) is
+    assert _reads(query.sql) == tables                    # an input too, written into the SQL
+    for module in set(query.inputs) & set(queries):
+        assert set(queries[module].params) <= set(query.params), f"{name} reads {module}"
+
+
 def test_schema_doc_is_generated_and_matches_the_real_tables(tmp_path: Path) -> None:
     assert (ROOT / "docs" / "schema.md").read_text() == schema.markdown(), (
         "regenerate with: trailscope schema > docs/schema.md")

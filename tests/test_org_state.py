@@ -95,25 +95,6 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
         assert df.is_empty()
 
 
-def _reads(sql: str) -> set[str]:
-    """The tables and views a module's SQL reads: each name after from or join that is not one
-    of its own CTEs (comments and string literals left out)."""
-    code = re.sub(r"/\*.*?\*/|--[^\n]*|'[^']*'", "", sql, flags=re.DOTALL)
-    return (set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code))
-            - set(re.findall(r"\b(\w+) as \(", code)))
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_inputs_name_exactly_what_the_module_reads(name: str) -> None:
-    """The modules compose through their inputs headers instead of copying each other's SQL,
-    so each header must name every module and table its SQL reads, and nothing else."""
-    queries = load_queries()
-    query = queries[name]
-    assert _reads(query.sql) == set(query.inputs)
-    for module in set(query.inputs) & set(queries):
-        assert not queries[module].params, f"{name} reads {module}, which takes parameters"
-
-
 def test_only_org_events_reads_the_json_columns() -> None:
     """DuckDB's JSON path operators stay in one module (the others must run on Spark too)."""
     queries = load_queries()

@@ -83,24 +83,36 @@ def get_query(name: str) -> Query:
 
 
 def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
-                       modules: dict[str, Query] | None = None) -> None:
+                       modules: dict[str, Query] | None = None,
+                       params: dict[str, Any] | None = None) -> None:
     """Make every module that `query` names in its `inputs:` a temporary table of that name,
-    so modules compose instead of copying each other's SQL. Each is computed once per
-    connection (a view would be computed again by every query naming it); `forget_inputs`
-    drops them when the events change. Such modules take no parameters."""
+    so modules compose instead of copying each other's SQL. A parameter-free module is
+    computed once per connection (a view would be computed again by every query naming it);
+    `forget_inputs` drops them when the events change. A module with parameters is computed
+    afresh with the caller's values of them, which the caller must therefore take too."""
     modules = load_queries() if modules is None else modules
+    params = params or {}
     for name in query.inputs:
         module = modules.get(name)
         if module is None:
             continue  # a table
-        if module.params:
-            raise TrailscopeError(f"query {query.name} reads module {name}, which takes "
-                                  f"parameters; only parameter-free modules can be inputs")
-        if con.sql("select 1 from duckdb_tables() where temporary and table_name = $name",
-                   params={"name": name}).fetchall():
+        missing = [p for p in module.params if p not in params]
+        if missing:
+            raise TrailscopeError(f"query {query.name} reads module {name}, whose parameters "
+                                  f"{', '.join(missing)} it does not take")
+        if not module.params and con.sql(
+                "select 1 from duckdb_tables() where temporary and table_name = $name",
+                params={"name": name}).fetchall():
             continue
-        create_input_views(con, module, modules)
-        con.sql(f"create temp table {name} as\n{module.sql.rstrip().rstrip(';')}")
+        create_input_views(con, module, modules, params)
+        con.sql(f"create or replace temp table {name} as\n{module.sql.rstrip().rstrip(';')}",
+                params=_used(module.sql, params))
+
+
+def _used(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameters the SQL text itself names: a module may take parameters only to hand
+    them to an input module, and DuckDB refuses values for names the statement lacks."""
+    return {p: v for p, v in params.items() if re.search(rf"\${p}\b", sql)} or None
 
 
 def forget_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -116,8 +128,8 @@ def run_query(con: duckdb.DuckDBPyConnection, query: Query, **params: Any) -> pl
     missing = [p for p in query.params if p not in params]
     if missing:
         raise MissingParameter(f"query {query.name} needs --param for: {', '.join(missing)}")
-    create_input_views(con, query)
-    df: pl.DataFrame = con.sql(query.sql, params={p: params[p] for p in query.params}).pl()
+    create_input_views(con, query, params=params)
+    df: pl.DataFrame = con.sql(query.sql, params=_used(query.sql, params)).pl()
     if tuple(df.columns) != query.outputs:
         raise TrailscopeError(
             f"query {query.name} returned columns {df.columns}, its header says {query.outputs}"

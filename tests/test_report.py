@@ -142,3 +142,21 @@ def test_hostile_html_runs_nothing_in_a_real_browser(hostile_db: Path, tmp_path:
     subprocess.run(["chromium", *flags, "--window-size=1280,2400", f"--screenshot={shot}",
                     page.as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_incident_report_narrows_to_a_principal_or_a_session(sample_db: Path) -> None:
+    from trailscope.synthetic import PLANTED
+
+    p15 = next(c for c in PLANTED if c.case_id == "P15")
+    with Trail(sample_db, read_only=True) as trail:
+        whole = json.loads(trail.report("json"))
+        by_root = json.loads(trail.report("json", principal=f"{p15.account}:root"))
+        call = next(s for s in whole["sessions"] if s["outcome"] == "issued" and s["events"])
+        one = json.loads(trail.report("json", session=call["access_key_id"]))
+    assert by_root["title"] == "Incident report"
+    assert [f["account_id"] for f in by_root["findings"]] == [p15.account]
+    assert {e["account_id"] for e in by_root["long_term_root"]} == {p15.account}
+    assert [s["session_id"] for s in one["sessions"]] == [call["session_id"]]
+    assert all(f["session_id"] in (call["session_id"], call["access_key_id"])
+               for f in one["findings"])
+    assert len(whole["findings"]) > len(by_root["findings"]) + len(one["findings"])

@@ -277,11 +277,13 @@ def list_queries() -> None:
 @click.option("--account", multiple=True, help="Only this account (repeatable).")
 @click.option("--template-dir", multiple=True, type=click.Path(file_okay=False),
               help="Templates here override the packaged ones (same file names).")
+@click.option("--principal", help="Only what this caller did (part of its ARN, any case).")
+@click.option("--session", help="Only this root session (AssumeRoot eventID or issued key).")
 @click.option("--allow-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON allow-list: approved findings are shown as accepted.")
 def report(db: Path, fmt: str, output: Path | None, month: str | None, since: str | None,
            until: str | None, account: tuple[str, ...], template_dir: tuple[str, ...],
-           allow_list: Path | None) -> None:
+           principal: str | None, session: str | None, allow_list: Path | None) -> None:
     """Write the root activity report: findings, sessions, organization state, coverage.
 
     One self-contained HTML file (no scripts, nothing fetched), GitHub-flavoured Markdown,
@@ -292,10 +294,12 @@ def report(db: Path, fmt: str, output: Path | None, month: str | None, since: st
     \b
         trailscope report --db trail.duckdb --month 2026-10 -o october.html
         trailscope report --db trail.duckdb --format md --account 111122223333
+        trailscope report --db trail.duckdb --principal alice@example.com --since 2026-10-07
     """
     with _open(db) as trail, _errors():
         text = trail.report(fmt, month=month, since=since, until=until, accounts=account,
-                            template_dirs=template_dir, allow_list=allow_list)
+                            template_dirs=template_dir, allow_list=allow_list,
+                            principal=principal, session=session)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from trailscope import __version__
 from trailscope.errors import TrailscopeError
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from trailscope.trail import Trail
 
 UTC = dt.timezone.utc
@@ -90,19 +90,38 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
     }
     findings = _scoped(trail.findings(allow_list=allow_list), "event_time", since, until,
                        scope.accounts, "account_id")
+    sessions = _scoped(trail.sessions(), "issued_at", since, until, scope.accounts,
+                       "target_account_id", "caller_account_id")
+    long_term = _scoped(trail.query("root_long_term_activity"), "event_time", since, until,
+                        scope.accounts, "account_id")
+    credentials = _scoped(trail.query("root_credentials"), None, since, until, scope.accounts,
+                          "account_id")
+    if scope.principal:  # a caller: case-insensitive part of its ARN (a role session name...)
+        needle = scope.principal.lower()
+        findings = findings.filter(pl.col("principal").str.to_lowercase().str.contains(
+            needle, literal=True))
+        sessions = sessions.filter(pl.col("caller_arn").str.to_lowercase().str.contains(
+            needle, literal=True))
+        long_term = long_term.filter(pl.concat_str(pl.lit("arn:aws:iam::"), "account_id",
+                                                   pl.lit(":root")).str.contains(needle,
+                                                                                 literal=True))
+    if scope.session:  # one root session: by the call's eventID or the issued key
+        sessions = sessions.filter((pl.col("session_id") == scope.session)
+                                   | (pl.col("access_key_id") == scope.session))
+        ids = [*sessions["session_id"].to_list(), *sessions["access_key_id"].drop_nulls()]
+        findings = findings.filter(pl.col("session_id").is_in(ids))
+        long_term = long_term.clear()
+        credentials = credentials.filter(pl.col("account_id").is_in(
+            sessions["target_account_id"].drop_nulls().to_list()))
     findings = findings.with_columns(
         rank=findings["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
     ).sort("rank", "event_time", "finding_id").drop("rank")
-    sessions = _scoped(trail.sessions(), "issued_at", since, until, scope.accounts,
-                       "target_account_id", "caller_account_id")
     context |= {
         "findings": _rows(findings),
         "counts": _counts(findings),
         "sessions": _session_rows(sessions, findings),
-        "long_term_root": _rows(_scoped(trail.query("root_long_term_activity"), "event_time",
-                                        since, until, scope.accounts, "account_id")),
-        "credentials": _rows(_scoped(trail.query("root_credentials"), None, since, until,
-                                     scope.accounts, "account_id")),
+        "long_term_root": _rows(long_term),
+        "credentials": _rows(credentials),
     }
     context["timeline"] = _timeline(context, since, until)
     return context
@@ -111,8 +130,6 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
 def _scoped(df: pl.DataFrame, time: str | None, since: dt.datetime, until: dt.datetime,
             accounts: tuple[str, ...], *account_columns: str) -> pl.DataFrame:
     """Rows in the period (when `time` names their time column) and about the accounts."""
-    import polars as pl
-
     if time is not None:
         df = df.filter(pl.col(time).is_between(since, until) | pl.col(time).is_null())
     if accounts:

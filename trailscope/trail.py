@@ -105,19 +105,25 @@ class Trail:
                until: str | datetime.datetime | None = None, accounts: Sequence[str] = (),
                template_dirs: Sequence[str | Path] = (),
                generated_at: datetime.datetime | None = None,
-               allow_list: str | Path | None = None) -> str:
+               allow_list: str | Path | None = None, principal: str | None = None,
+               session: str | None = None) -> str:
         """The root activity report as HTML, Markdown or JSON: for a calendar `month`
-        (YYYY-MM), or `since`/`until`, or everything the database holds; `allow_list` marks
-        approved findings as accepted (see trailscope.findings)."""
+        (YYYY-MM), or `since`/`until`, or everything the database holds; an incident report
+        narrows it to `accounts`, a `principal` (part of the caller's ARN) or one root
+        `session` (the AssumeRoot eventID or the issued key). `allow_list` marks approved
+        findings as accepted (see trailscope.findings)."""
         from trailscope import render
         from trailscope.report import Scope, build
         from trailscope.sources import parse_time
 
         if month:
-            scope = Scope.month(month, accounts=tuple(accounts))
+            scope = Scope.month(month, accounts=tuple(accounts), principal=principal,
+                                session=session)
         else:
+            focused = principal or session or accounts or since or until
             scope = Scope(since=parse_time(since, end=False), until=parse_time(until, end=True),
-                          accounts=tuple(accounts))
+                          accounts=tuple(accounts), principal=principal, session=session,
+                          title="Incident report" if focused else Scope.title)
         context = build(self, scope, generated_at=generated_at, allow_list=allow_list)
         return render.render(context, fmt, template_dirs=template_dirs)
 

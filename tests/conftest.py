@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from trailscope.trail import Trail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +59,18 @@ def sample_trail(sample_db: Path) -> Iterator[Trail]:
 
     with Trail(sample_db, read_only=True) as trail:
         yield trail
+
+
+def module_result(trail: Trail | None, name: str, params: dict[str, Any]) -> pl.DataFrame:
+    """A query module's rows (on an empty in-memory database when `trail` is None), after
+    checking that its columns are the ones its outputs header promises."""
+    from trailscope.analysis import load_queries
+    from trailscope.trail import Trail
+
+    if trail is None:
+        with Trail() as empty:
+            df = empty.query(name, **params)
+    else:
+        df = trail.query(name, **params)
+    assert tuple(df.columns) == load_queries()[name].outputs, name
+    return df

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, module_result
 from trailscope import sessions
 from trailscope.analysis import load_queries
 from trailscope.synthetic import PLANTED
@@ -61,16 +61,12 @@ def _utc(text: str) -> datetime:
 @pytest.mark.parametrize("name", MODULES)
 def test_golden_over_the_sample(sample_trail: Trail, golden: Callable[[str, str], None],
                                 name: str) -> None:
-    df = sample_trail.query(name, **PARAMS.get(name, {}))
-    assert tuple(df.columns) == load_queries()[name].outputs
-    golden(f"queries/{name}.csv", df.write_csv())
+    golden(f"queries/{name}.csv", module_result(sample_trail, name, PARAMS.get(name, {})).write_csv())
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
-    with Trail() as empty:
-        df = empty.query(name, **PARAMS.get(name, {}))
-    assert tuple(df.columns) == load_queries()[name].outputs
+    df = module_result(None, name, PARAMS.get(name, {}))
     assert df.is_empty() == (name not in ("task_policy_actions", "task_event_actions"))
 
 

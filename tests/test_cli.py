@@ -49,6 +49,15 @@ def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
     assert r.returncode == 1 and "run `trailscope ingest` first" in r.stderr
 
 
+def test_csv_output_writes_nested_values_as_json(tmp_path: Path) -> None:
+    assert run("ingest", str(REAL / "plaso-lookupevents"), "--db", "t.duckdb",
+               cwd=tmp_path).returncode == 0
+    r = run("sql", "select [1, 2] as numbers, {'a': 'b'} as pair, 'x' as text", "--db",
+            "t.duckdb", "--format", "csv", cwd=tmp_path)
+    (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert row == {"numbers": "[1, 2]", "pair": '{"a": "b"}', "text": "x"}
+
+
 def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
     record = dict(invictus_records()[0], userAgent="=HYPERLINK(\"http://x\",\"y\")")
     (tmp_path / "f.json").write_text(json.dumps(record))

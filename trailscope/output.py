@@ -4,6 +4,7 @@ spreadsheet, JSON, or Parquet."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -35,12 +36,16 @@ def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _json_text(value: object) -> str:
+    # polars hands a list cell over as a Series, a struct cell as a dict
+    return json.dumps(value.to_list() if isinstance(value, pl.Series) else value, default=str)
+
+
 def _plain(df: pl.DataFrame) -> pl.DataFrame:
-    """Nested values as JSON text, so every format can hold them."""
+    """Nested values as JSON text, so CSV can hold them."""
     nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
-    return df.with_columns(pl.col(n).map_elements(lambda v: pl.Series([v]).to_frame().write_json(),
-                                                  return_dtype=pl.String) for n in nested
-                           ) if nested else df
+    return df.with_columns(pl.col(n).map_elements(_json_text, return_dtype=pl.String)
+                           for n in nested)
 
 
 def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:

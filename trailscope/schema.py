@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
-
 
 @dataclass(frozen=True)
 class Column:

@@ -139,12 +139,12 @@ def discover(sources: Sequence[str], filters: Filters) -> Iterator[Candidate]:
             raise BadSource(f"no such file or folder: {source}")
         path = path.resolve()
         if path.is_file():
-            yield _candidate(path, filters, explicit=True)
+            yield _candidate(path, explicit=True)
             continue
         yield from _walk(path, filters)
 
 
-def _candidate(path: Path, filters: Filters, *, explicit: bool = False) -> Candidate:
+def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
     st = path.stat()
     parts = path.parts
     for folder, why in NOT_EVENT_FOLDERS.items():
@@ -166,4 +166,4 @@ def _walk(root: Path, filters: Filters) -> Iterator[Candidate]:
                 continue
             if not filters.keeps(layout_of(path.parent.parts)):  # the folder given, if pruned
                 continue
-            yield _candidate(path, filters)
+            yield _candidate(path)

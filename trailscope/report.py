@@ -85,8 +85,10 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
         "inputs": _inputs(trail),
         "coverage": _coverage(trail, since, until, scope.accounts),
         "rejected": _rows(trail.query("rejected_inputs").head(50)),
-        "state": _state(trail, end_of_view),
-        "changes": _changes(trail, since, until, scope.accounts),
+        # the organization's state at the end of the period (within the logs' window)
+        "state": _rows(trail.query("org_state_at", at=end_of_view)),
+        "changes": _rows(_scoped(trail.query("org_state_changes"), "event_time", since, until,
+                                 scope.accounts, "account_id", "actor_account")),
     }
     findings = _scoped(trail.findings(allow_list=allow_list), "event_time", since, until,
                        scope.accounts, "account_id")
@@ -199,20 +201,6 @@ def _coverage(trail: Trail, since: dt.datetime, until: dt.datetime,
         row["gaps"] = [d.isoformat() for d in gaps if d not in present]
         out.append({k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()})
     return out
-
-
-def _state(trail: Trail, at: dt.datetime) -> list[dict[str, Any]]:
-    """The organization's state at the end of the period (within the logs' window)."""
-    return _rows(trail.query("org_state_at", at=at))
-
-
-def _changes(trail: Trail, since: dt.datetime, until: dt.datetime,
-             accounts: tuple[str, ...]) -> list[dict[str, Any]]:
-    df = trail.query("org_state_changes")
-    df = df.filter((df["event_time"] >= since) & (df["event_time"] <= until))
-    if accounts:
-        df = df.filter(df["account_id"].is_in(accounts) | df["actor_account"].is_in(accounts))
-    return _rows(df)
 
 
 TIMELINE_WIDTH = 960  # drawing units of the SVG's viewBox; it scales to the page

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trailscope.errors import BadSource
 from trailscope.ingest import IngestSummary
-from trailscope.report import SEVERITIES
+from trailscope.render import render
+from trailscope.report import Scope, build
 from trailscope.trail import Trail
 
 
@@ -29,34 +31,31 @@ def run(logs: Path, out: Path) -> DemoResult:
     db = out / "trail.duckdb"
     with Trail(db) as trail:
         summary = trail.ingest(logs)
-    reports = []
     with Trail(db, read_only=True) as trail:
-        for fmt, name in (("html", "report.html"), ("md", "report.md")):
-            path = out / name
-            path.write_text(trail.report(fmt), encoding="utf-8")
-            reports.append(path)
-        lines = _summary(trail)
-    return DemoResult(db, tuple(reports), summary, tuple(lines))
+        context = build(trail, Scope())  # once, for both reports and the summary
+    reports = []
+    for fmt, name in (("html", "report.html"), ("md", "report.md")):
+        path = out / name
+        path.write_text(render(context, fmt), encoding="utf-8")
+        reports.append(path)
+    return DemoResult(db, tuple(reports), summary, tuple(_summary(context)))
 
 
-def _summary(trail: Trail) -> list[str]:
-    (events, accounts, regions, first, last), = trail.con.sql(
-        "select count(*), count(distinct recipient_account_id), count(distinct aws_region), "
-        "min(event_time), max(event_time) from events").fetchall()
-    lines = [(f"{events:,} events from {accounts} accounts in {regions} regions, "
-              f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")]
-    findings = trail.findings()
-    counts = dict(findings.group_by("severity").len().iter_rows())
-    by_severity = ", ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES if sev in counts)
-    lines.append(f"{len(trail.sessions())} root sessions; {len(findings)} findings "
-                 f"({by_severity or 'none'})")
-    for row in findings.filter(findings["severity"].is_in(["critical", "high"])
-                               ).sort("event_time").rows(named=True):
-        lines.append(f"  {row['severity']:8} {row['title']}")
+def _summary(context: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal, from the report's own data."""
+    period, counts = context["period"], context["counts"]
+    accounts = {c["account_id"] for c in context["coverage"]}
+    regions = {c["aws_region"] for c in context["coverage"]}
+    by_severity = ", ".join(f"{n} {sev}" for sev, n in counts["severity"].items() if n)
+    lines = [(f"{context['inputs']['events']:,} events from {len(accounts)} accounts in "
+             f"{len(regions)} regions, {period['logs_first']} to {period['logs_last']}"),
+             (f"{len(context['sessions'])} root sessions; {counts['total']} findings "
+             f"({by_severity or 'none'})")]
+    lines += [f"  {f['severity']:8} {f['title']}" for f in context["findings"]
+              if f["severity"] in ("critical", "high")]
     lines.append("organization state at the end of the logs:")
-    state = trail.query("org_state_at", at=last)
-    for row in state.filter(state["kind"].is_in(["root_feature", "delegated_admin",
-                                                  "trusted_access"])).rows(named=True):
-        who = f" ({row['account_id']})" if row["account_id"] else ""
-        lines.append(f"  {row['kind']}: {row['subject']}{who} {row['state']}")
+    for row in context["state"]:
+        if row["kind"] in ("root_feature", "delegated_admin", "trusted_access"):
+            who = f" ({row['account_id']})" if row["account_id"] else ""
+            lines.append(f"  {row['kind']}: {row['subject']}{who} {row['state']}")
     return lines

@@ -78,13 +78,14 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
                       eventID=f"44444444-0000-0000-{i:04d}-{j:012d}") for j in range(500)]
         write_delivery(root, "111122223333", "us-east-1", "2023-07-10", f"{i:04d}", chunk)
     db = tmp_path / "t.duckdb"
-    # the child says when a batch is committed; the kill lands while the next one loads
+    # the child says when it has loaded a batch; a batch is stored while the next one is
+    # parsed, and committed before that one is handed over: after the second, one is committed
     code = (f"from trailscope.trail import Trail\n"
-            f"def said(**kw): print('committed', flush=True)\n"
+            f"def said(**kw): print('loaded', flush=True)\n"
             f"Trail({str(db)!r}).ingest({str(root)!r}, commit_rows=1000, progress=said)\n")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
-    assert child.stdout.readline().strip() == "committed"
+    assert [child.stdout.readline().strip() for _ in range(2)] == ["loaded", "loaded"]
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     with Trail(db) as trail:

@@ -236,7 +236,8 @@ def test_one_account_one_region_one_day_lists_and_reads_only_that(buckets: str) 
         if not cand.skip:
             assert reason is None and data is not None
             assert len(data) == cand.size and stats.bytes_fetched >= cand.size
-            assert len(formats.read_bytes(data).chunks[0].text.split(b"\n")) == 3
+            (chunk,) = formats.read_bytes(data).chunks
+            assert chunk.spans is not None and len(chunk.spans[0]) == 3
 
 
 def test_without_filters_the_bucket_is_listed_flat(buckets: str) -> None:

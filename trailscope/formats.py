@@ -24,7 +24,7 @@ PARQUET_MAGIC = b"PAR1"
 # between two records is this exact byte string. Inside a JSON string a quote is always escaped,
 # so it can only occur as structure; a split inside a record leaves a piece that is not a whole
 # JSON object, which the parse in DuckDB finds, and the file is then parsed in full instead.
-_RECORDS_HEAD = re.compile(rb'^\s*\{"Records":\[')
+_RECORDS_HEAD = re.compile(rb'^\s*\{"Records":\[\s*')
 _FIRST = re.compile(rb"\s*(\S)")
 _BOUNDARY = b'},{"eventVersion":'
 # A record has at least one of these; a JSON object with none of them is not CloudTrail.
@@ -34,10 +34,13 @@ PARQUET_ROWS = 50_000
 
 @dataclass
 class Chunk:
-    """Records of one file as JSON lines; a line's position is `offset` + its 1-based line number."""
+    """Records of one file: the lines of `text`, or, from the byte-level split of a delivery
+    file, the slices `text[start:end]` in `spans`; a record's position is `offset` + its
+    1-based place among them."""
 
     text: bytes
     offset: int = 0
+    spans: tuple[list[int], list[int]] | None = None  # (starts, ends)
 
 
 @dataclass
@@ -70,12 +73,27 @@ def read_bytes(data: bytes, *, slow: bool = False) -> ReadResult:
         return ReadResult("unknown", skip="not JSON, gzip or Parquet")
     head = _RECORDS_HEAD.match(data)
     if not slow and head and data[-64:].rstrip().endswith(b"]}"):
-        body = data[head.end():data.rindex(b"]")]
-        if body.isspace() or not body:
+        start, end = head.end(), data.rindex(b"]")
+        while end > start and data[end - 1] in b" \t\r\n":
+            end -= 1
+        if start == end:
             return ReadResult("records")
-        return ReadResult("records", [Chunk(body.replace(_BOUNDARY, b'}\n{"eventVersion":'))],
+        return ReadResult("records", [Chunk(data, spans=_record_spans(data, start, end))],
                           fast=True)
     return read_slow(data)
+
+
+def _record_spans(data: bytes, start: int, end: int) -> tuple[list[int], list[int]]:
+    """Where each record of a delivery file's Records array starts and ends, cut at every
+    boundary between `start` and `end`; the text is not copied."""
+    starts, ends = [start], []
+    at = data.find(_BOUNDARY, start, end)
+    while at != -1:
+        ends.append(at + 1)
+        starts.append(at + 2)
+        at = data.find(_BOUNDARY, at + len(_BOUNDARY), end)
+    ends.append(end)
+    return starts, ends
 
 
 def _gunzip(data: bytes) -> bytes:

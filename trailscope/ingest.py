@@ -1,8 +1,9 @@
 """Ingest: files into the events table, incrementally, atomically per batch, losing nothing.
 
-Reading (decompress, detect, split into JSON lines) runs in worker threads while DuckDB loads the
-previous batch; DuckDB does the JSON parsing and typing in bulk. Every record read ends up stored,
-recognised as a duplicate (same eventID), or listed in `rejected` with its file, position and why.
+Three stages run at once: worker threads read files (decompress, detect, split into records);
+this thread has DuckDB parse and type a batch of records in bulk; a second DuckDB connection
+stores the previous commit's worth. Every record read ends up stored, recognised as a duplicate
+(same eventID), or listed in `rejected` with its file, position and why.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,13 +32,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Filters", "IngestSummary", "Progress", "S3Options", "ingest"]
 
-# Measured at 2 million events on 2 cores: these keep peak RSS at 1.36 GB. A transaction holds
-# its rows in memory until it commits; two row groups a commit ran 30% faster at 1.9 GB.
+# Measured at 2 million events on 2 cores (benchmarks/ingest.py).
 BATCH_BYTES = 24 * 2**20  # JSON text DuckDB parses in one statement
 BATCH_FILES = 2_000
-COMMIT_ROWS = 122_880  # records a transaction gathers (whole files) before it commits
-DUCKDB_MEMORY = "512MB"  # DuckDB's own limit while ingesting
+COMMIT_ROWS = 122_880  # records (whole files) stored in one transaction: one row group or more
 READ_AHEAD = 8  # files being read at once, ahead of the loader
+# DuckDB while ingesting: its own memory bounded; each finished row group written at once, not
+# five; and the part-filled row group each commit leaves is not merged into its neighbours at
+# the next checkpoint, which re-compressed them at every commit and doubled the cost of storing.
+INGEST_SETTINGS = {"memory_limit": "512MB", "write_buffer_row_group_count": "1",
+                   "max_vacuum_tasks": "0"}
 SAMPLE_REJECTIONS = 20
 
 
@@ -115,10 +120,10 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
     Whole files are committed together once `commit_rows` records are pending: an interrupted
     run leaves only whole files behind, and the next run picks up the rest."""
     started = time.monotonic()
-    (memory_limit,) = con.sql("select current_setting('memory_limit')").fetchall()[0]
-    # bounded memory: DuckDB's share, and each finished row group flushed at once, not five
-    con.sql(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-    con.sql("SET write_buffer_row_group_count = 1")
+    before = {name: con.sql("select current_setting($name)", params={"name": name}
+                            ).fetchall()[0][0] for name in INGEST_SETTINGS}
+    for name, value in INGEST_SETTINGS.items():
+        con.sql(f"SET {name} = '{value}'")
     try:
         summary = _ingest(con, sources, filters, progress, commit_rows, started,
                           s3 or S3Options())
@@ -126,7 +131,8 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
         summary.seconds = time.monotonic() - started
         return summary
     finally:
-        con.sql(f"SET memory_limit = '{memory_limit}'")
+        for name, value in before.items():
+            con.sql(f"SET {name} = '{value}'")
 
 
 def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
@@ -161,7 +167,7 @@ def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Fil
                 progress(files=summary.files_seen, records=summary.records,
                          bytes_read=summary.bytes_read)
     finally:
-        loader.commit()  # what was read in full before a failure (credentials expiring) stays
+        loader.finish()  # what was read in full before a failure (credentials expiring) stays
     summary.seconds = time.monotonic() - started
     summary.rejected_sample = con.sql(
         "select f.path, r.position, r.reason from rejected r join files f using (file_id) "
@@ -251,20 +257,26 @@ def _read_one(f: _File, *, slow: bool = False) -> _File:
 
 
 def _lines_table(f: _File) -> pa.Table | None:
-    """The file's records as rows (file_id, position, line), split in Arrow without a Python
-    object per line; None when a fast split is not UTF-8 text (the full parse says where)."""
+    """The file's records as rows (file_id, position, line), without a Python object or a copy
+    of the text per record; None when a fast split does not hold (not UTF-8, or a piece too
+    short to be a record): the full parse then says what is wrong."""
     assert f.result is not None
     parts = []
     for chunk in f.result.chunks:
-        try:
+        if chunk.spans is not None:
+            lines = _record_views(chunk.text, *chunk.spans)
+            if lines is None:
+                return None
+            positions = pa.array(range(chunk.offset + 1, chunk.offset + 1 + len(lines)),
+                                 pa.int32())
+        else:  # JSON lines, which may have blank ones
             text = pa.array([chunk.text], pa.large_binary()).cast(pa.large_string())
-        except pa.ArrowInvalid:
-            return None
-        lines = pc.split_pattern(text, "\n").flatten()
-        positions = pa.array(range(chunk.offset + 1, chunk.offset + 1 + len(lines)), pa.int32())
-        if not f.result.fast:  # JSON lines may have blank ones
+            lines = pc.split_pattern(text, "\n").flatten()
+            positions = pa.array(range(chunk.offset + 1, chunk.offset + 1 + len(lines)),
+                                 pa.int32())
             keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
-            lines, positions = lines.filter(keep), positions.filter(keep)
+            lines = lines.filter(keep).cast(pa.string_view())
+            positions = positions.filter(keep)
         parts.append(pa.table({
             "file_id": pa.array([f.file_id] * len(lines), pa.int32()),
             "position": positions,
@@ -272,6 +284,30 @@ def _lines_table(f: _File) -> pa.Table | None:
         }))
     f.result.chunks = []  # the table holds the text now
     return pa.concat_tables(parts) if parts else EMPTY_LINES
+
+
+def _record_views(text: bytes, starts: list[int], ends: list[int]) -> pa.Array | None:
+    """Arrow string views of `text[start:end]` for each record: the views point into the
+    file's own bytes (Arrow's columnar format, "variable-size binary view layout": 16 bytes a
+    value, length, first four bytes, buffer index, offset). None when the text is not UTF-8
+    or is too long to address, or a piece is 12 bytes or shorter (those would be inlined, and
+    are never CloudTrail records)."""
+    begin, length = np.array(starts, np.int32), np.array(ends, np.int64) - starts
+    if len(text) >= 2**31 or length.min() <= 12:
+        return None
+    raw = np.frombuffer(text, np.uint8)
+    views = np.empty((len(begin), 4), np.int32)
+    views[:, 0] = length
+    views[:, 1] = raw[begin[:, None] + np.arange(4)].view(np.int32)[:, 0]
+    views[:, 2] = 0
+    views[:, 3] = begin
+    lines = pa.Array.from_buffers(pa.string_view(), len(begin),
+                                  [None, pa.py_buffer(views), pa.py_buffer(text)])
+    try:
+        lines.validate(full=True)  # UTF-8, and every view inside the text
+    except pa.ArrowInvalid:
+        return None
+    return lines
 
 
 def _ahead(batches: Iterator[list[_File]]) -> Iterator[list[_File]]:
@@ -323,7 +359,7 @@ def _field(path: tuple[str, ...]) -> str:
 
 
 EMPTY_LINES = pa.table({"file_id": pa.array([], pa.int32()), "position": pa.array([], pa.int32()),
-                        "line": pa.array([], pa.large_string())})
+                        "line": pa.array([], pa.string_view())})
 _STRUCTURE = schema.extraction_structure()
 # every typed column, from the struct json_transform made of the record
 _SELECT = ",\n".join(
@@ -333,14 +369,20 @@ _SELECT = ",\n".join(
     if c.path and c.stored and c.name not in ("event_id", "event_time")
 )
 _COLUMNS = ", ".join(c.name for c in schema.EVENT_COLUMNS if c.stored)
+# the same, from a parsed row: the record is a LookupEvents row's inner CloudTrailEvent, or else
+# the line itself
+_STORED = ", ".join("coalesce(record_text, line)" if c.name == "record" else c.name
+                    for c in schema.EVENT_COLUMNS if c.stored)
 # One JSON parse a record: json_transform returns NULL for invalid JSON (under try) and empty
-# fields for anything else that is not a record; the reasons are worked out only for those.
+# fields for anything else that is not a record; the reasons are worked out only for those
+# (json_type parses the record again, so a record with an ID and a time never reaches it).
 _PARSE = f"""
-select file_id, position, record, event_id, event_time, from_logstash, {_COLUMNS.replace(
+select file_id, position, record_text, event_id, event_time, from_logstash, {_COLUMNS.replace(
     "event_id, event_time, ", "").replace(", record", "")},
        case
          when not line_ok then 'invalid JSON'
          when s is null then 'CloudTrailEvent is not valid JSON'
+         when event_id is not null and event_time is not null then null  -- the usual case
          when json_type(record) <> 'OBJECT' then 'not a JSON object: a ' || lower(json_type(record))
          when event_id is null and time_text is null
            then 'not a CloudTrail record: it has neither eventID nor eventTime'
@@ -354,7 +396,7 @@ from (
          s.eventTime is null and s."@timestamp" is not null as from_logstash,
          {_SELECT}
   from (
-    select file_id, position, outer_s is not null as line_ok,
+    select file_id, position, outer_s is not null as line_ok, record_text,
            coalesce(record_text, line) as record,
            case when outer_s.CloudTrailEvent is null then outer_s
                 else try(json_transform(record_text, '{_STRUCTURE}')) end as s
@@ -378,65 +420,89 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
 class _Loader:
     """Loads batches of read files into the database; a transaction holds whole files.
 
-    Intermediate results stay in Arrow tables on the Python side: DuckDB temp tables would be
-    compressed at every commit, which cost more than all the parsing.
+    Each batch is parsed as it arrives, outside any transaction. Parsed rows wait on the Python
+    side (Arrow) until `commit_rows` are pending; then a second connection, in its own thread,
+    stores them in one transaction with one insert, while this one parses the next. DuckDB
+    stores one large insert at half the cost of the same rows in batch-sized inserts, and temp
+    tables would be compressed at every commit (both measured).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, summary: IngestSummary,
                  commit_rows: int) -> None:
         self.con, self.run_id, self.summary, self.commit_rows = con, run_id, summary, commit_rows
-        self.in_transaction = False
+        self.pending: list[tuple[list[_File], pa.Table]] = []
         self.pending_rows = 0
+        self.storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailscope-store")
+        self.storing: Future[None] | None = None
+        self.store_con = con.cursor()
 
     def load(self, batch: list[_File]) -> None:
-        """Load a batch inside the open transaction; commit once `commit_rows` are pending
-        (fewer, larger commits are faster: DuckDB then writes whole row groups)."""
-        con = self.con
-        if not self.in_transaction:
-            con.sql("begin transaction")
-            self.in_transaction = True
-        try:
-            stats = self._load(batch)
-            self._record_files(batch, stats)
-        except BaseException:
-            con.sql("rollback")
-            self.in_transaction = False
-            raise
-        finally:
-            for name in ("parsed", "fresh"):
-                con.unregister(name)
+        """Parse a batch; hand what is pending to the store once `commit_rows` records are."""
+        readable = [f for f in batch if not (f.read_error or (f.result and f.result.error))
+                    and f.result is not None and not f.result.skip]
+        # one chunk a batch: an insert from hundreds of small chunks (a file's each) cost
+        # twice as much as from the same rows in a few large ones (measured)
+        parsed = self._parsed(readable).combine_chunks()
         for f in batch:
-            f.table = f.data = None  # free the batch before the next one arrives
-        self.pending_rows += sum(s[0] for s in stats.values())
+            f.table = f.data = None  # free the text before the next batch arrives
+        self.pending.append((batch, parsed))
+        self.pending_rows += parsed.num_rows
         if self.pending_rows >= self.commit_rows:
             self.commit()
 
     def commit(self) -> None:
-        if self.in_transaction:
-            self.con.sql("commit")
-            self.in_transaction = False
-            self.pending_rows = 0
+        """Store the pending files in one transaction, once the previous one has committed:
+        at most one commit is being stored while the next gathers, which bounds memory and
+        lets each see the events of the last when it looks for duplicates."""
+        self._wait()
+        if self.pending:
+            batch = [f for files, _ in self.pending for f in files]
+            parsed = pa.concat_tables([p for _, p in self.pending])
+            self.pending, self.pending_rows = [], 0
+            self.storing = self.storer.submit(self._transaction, batch, parsed)
 
-    def _load(self, batch: list[_File]) -> dict[int, tuple[int, int, int, int]]:
-        """Stage JSON lines, check them, store new events; per file (records, stored, dup, rej)."""
-        con = self.con
+    def finish(self) -> None:
+        """Store what is pending and wait until it is committed."""
+        try:
+            self.commit()
+            self._wait()
+        finally:
+            self.storer.shutdown()
+            self.store_con.close()
+
+    def _wait(self) -> None:
+        if self.storing is not None:
+            storing, self.storing = self.storing, None
+            storing.result()  # raises what the store raised
+
+    def _transaction(self, batch: list[_File], parsed: pa.Table) -> None:
+        con = self.store_con
+        con.sql("begin transaction")
+        try:
+            stats = self._store(batch, parsed)
+            self._record_files(batch, stats)
+            con.sql("commit")
+        except BaseException:
+            con.sql("rollback")
+            raise
+        finally:
+            for name in ("parsed", "fresh"):
+                con.unregister(name)
+
+    def _store(self, batch: list[_File], parsed: pa.Table) -> dict[int, tuple[int, int, int, int]]:
+        """Check parsed lines, store new events; per file (records, stored, dup, rejected)."""
+        con = self.store_con
         rejected_rows: list[tuple[int, int | None, str, str | None]] = []
-        readable = []
         for f in batch:
             error = f.read_error or (f.result.error if f.result else None)
             if error:
                 rejected_rows.append((f.file_id, None, error, None))
-            elif f.result is not None and not f.result.skip:
-                readable.append(f)
-        parsed = self._parsed(readable)
-        for f in readable:  # after _parsed, which may have read a file again in full
-            assert f.result is not None
-            if f.result.error:
-                rejected_rows.append((f.file_id, None, f.result.error, None))
-            rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
+            elif f.result is not None:
+                rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
         con.register("parsed", parsed)
         for file_id, position, reason, line in con.sql(
-                "select file_id, position, reason, record from parsed where reason is not null"
+                "select file_id, position, reason, coalesce(record_text, line) from parsed "
+                "where reason is not null"
         ).fetchall():
             if reason == "invalid JSON":
                 reason = formats.reason_for_line(line)
@@ -462,7 +528,7 @@ class _Loader:
         con.register("fresh", fresh)
         con.sql(f"""
             insert into event_store ({_COLUMNS})
-            select {_COLUMNS} from parsed join fresh using (event_id)
+            select {_STORED} from parsed join fresh using (event_id)
             where reason is null and file_id * 4294967296 + position = first""")
         con.sql("insert into event_sources select event_id, file_id, position from parsed "
                 "where reason is null")
@@ -494,11 +560,18 @@ class _Loader:
             for f in redo:
                 _read_one(f, slow=True)
             tables = [f.table for f in files if f.table is not None]
-            self.con.register("staged", pa.concat_tables(tables) if tables else EMPTY_LINES)
+            staged = pa.concat_tables(tables) if tables else EMPTY_LINES
+            self.con.register("staged", staged)
             try:
                 parsed = self.con.sql(_PARSE).to_arrow_table()
             finally:
                 self.con.unregister("staged")
+            # The lines themselves are not copied out of DuckDB: its result keeps the order of
+            # its input (preserve_insertion_order), so each row takes its line by place.
+            if not (parsed["file_id"].equals(staged["file_id"])
+                    and parsed["position"].equals(staged["position"])):
+                raise RuntimeError("DuckDB returned the parsed lines in another order")
+            parsed = parsed.append_column("line", staged["line"])
             fast = [f.file_id for f in files if f.result is not None and f.result.fast]
             if not fast:
                 return parsed
@@ -545,4 +618,4 @@ class _Loader:
             fmt = result.format if result else ("unread" if c.skip else "unknown")
             rows.append((f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt, status,
                          records + rejected, stored, dups, rejected, note, self.run_id))
-        _insert_rows(self.con, "files", schema.FILE_COLUMNS, rows)
+        _insert_rows(self.store_con, "files", schema.FILE_COLUMNS, rows)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import REAL
 from tests.logs import delivery_bytes, invictus_records, write_delivery
+from trailscope import ingest
 from trailscope.trail import Trail
 
 # dataset: (files read, files skipped, files rejected, stored, duplicates, rejected records)
@@ -175,6 +176,23 @@ def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path
         write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "late", records[:10])
         assert (trail.ingest(root).duplicates, trail.sql("select * from events").height) == (
             10, 600)
+
+
+def test_copies_in_successive_commits_are_recognised(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file a batch and a commit each: a commit is stored while the next one is parsed, and
+    looks for duplicates only once the one before it has committed."""
+    monkeypatch.setattr(ingest, "BATCH_BYTES", 1)
+    records = list(invictus_records()[:300])
+    root = tmp_path / "logs"
+    for name, part in (("a", records[:200]), ("b", records[100:]), ("c", records[::2])):
+        write_delivery(root, "111122223333", "us-east-1", "2023-07-10", name, part)
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(root, commit_rows=1)
+        assert (s.records, s.stored, s.duplicates) == (550, 300, 250)
+        assert trail.con.sql("select count(*), count(distinct event_id) from events"
+                             ).fetchall() == [(300, 300)]
+        assert trail.con.sql("select count(*) from event_sources").fetchall() == [(550,)]
 
 
 def _bad_inputs(folder: Path) -> dict[str, str]:

@@ -156,7 +156,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
     "events": (EVENT_COLUMNS, ("One row per distinct CloudTrail event (keyed on eventID). A "
                                "view over the table `event_store`, which holds every column "
-                               "not computed from `record`.")),
+                               "not computed from `record` (and `record` itself as text).")),
     "event_sources": (SOURCE_COLUMNS, ("Every place an event was read from: one row per copy, "
                       "so overlapping trails stay visible.")),
     "files": (FILE_COLUMNS, ("The manifest: every file seen, read or skipped, and what came of "

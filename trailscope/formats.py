@@ -1,5 +1,6 @@
 """Reading one log file into records: detect its format from its bytes, not its name, and turn it
-into JSON lines (one record a line) for DuckDB, or say exactly why it cannot be read.
+into records for DuckDB (JSON lines, or where each record lies in an S3 delivery file), or say
+exactly why it cannot be read.
 
 Formats: gzip or plain `{"Records": [...]}` (S3 delivery), a JSON array of records, one record
 object, JSON lines, LookupEvents output (`CloudTrailEvent` holds the record as a string; the

@@ -1,9 +1,10 @@
 """Ingest: files into the events table, incrementally, atomically per batch, losing nothing.
 
 Three stages run at once: worker threads read files (decompress, detect, split into records);
-this thread has DuckDB parse and type a batch of records in bulk; a second DuckDB connection
-stores the previous commit's worth. Every record read ends up stored, recognised as a duplicate
-(same eventID), or listed in `rejected` with its file, position and why.
+this thread has DuckDB parse and type a batch of records in bulk; two more DuckDB connections
+store earlier commits' worth, each in its own transaction. Every record read ends up stored,
+recognised as a duplicate (same eventID), or listed in `rejected` with its file, position and
+why.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -33,18 +34,20 @@ if TYPE_CHECKING:
 __all__ = ["Filters", "IngestSummary", "Progress", "S3Options", "ingest"]
 
 # Measured at 2 million events on 2 cores (benchmarks/ingest.py).
-BATCH_BYTES = 24 * 2**20  # JSON text DuckDB parses in one statement
+BATCH_BYTES = 48 * 2**20  # JSON text DuckDB parses in one statement (planning it takes 7 ms)
 BATCH_FILES = 2_000
-COMMIT_ROWS = 122_880  # records (whole files) stored in one transaction: one row group or more
+COMMIT_ROWS = schema.ROW_GROUP_SIZE  # records (whole files) stored in one transaction, or more
 READ_AHEAD = 8  # files being read at once, ahead of the loader
+STORE_WORKERS = 2  # transactions being stored at once, each on its own connection
 # DuckDB while ingesting: its own memory bounded; each finished row group written at once, not
 # five; the part-filled row group each commit leaves not merged into its neighbours at the next
 # checkpoint, which re-compressed them at every commit and doubled the cost of storing; and one
-# thread for each of its two connections, which with the readers keep the cores busy (two each
+# thread for each of its connections, which with the readers keep the cores busy (two each
 # fought over them: 20% slower, and more memory).
 INGEST_SETTINGS = {"memory_limit": "512MB", "write_buffer_row_group_count": "1",
                    "max_vacuum_tasks": "0", "threads": "1"}
 SAMPLE_REJECTIONS = 20
+STORE_WORKERS = 2
 
 
 class Progress(Protocol):
@@ -365,6 +368,7 @@ def _field(path: tuple[str, ...]) -> str:
     return "s." + ".".join(json.dumps(p) for p in path)
 
 
+EMPTY_IDS = pa.table({"event_id": pa.array([], pa.string())})
 EMPTY_LINES = pa.table({"file_id": pa.array([], pa.int32()), "position": pa.array([], pa.int32()),
                         "line": pa.array([], pa.string_view())})
 _STRUCTURE = schema.extraction_structure()
@@ -413,6 +417,10 @@ from (
 """
 
 
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
                  columns: tuple[schema.Column, ...], rows: Sequence[tuple[object, ...]]) -> None:
     """Insert Python rows through Arrow: executemany costs a statement per row."""
@@ -424,24 +432,53 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
         con.unregister("new_rows")
 
 
+@dataclass
+class _Commit:
+    """Files stored in one transaction, with their parsed rows."""
+
+    files: list[_File]
+    parsed: pa.Table
+    before: _Commit | None  # the commit submitted just before, if it may still be storing
+    earlier: pa.Table  # the event IDs of every commit that may still be storing
+    ids: pa.Table = field(init=False)  # its own events' IDs, for the commits after it
+    future: Future[None] | None = None
+    file_rows: list[_FileRow] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ids = self.parsed.select(["event_id", "reason"])
+        self.ids = ids.filter(pc.is_null(ids["reason"])).select(["event_id"])
+
+
 class _Loader:
     """Loads batches of read files into the database; a transaction holds whole files.
 
     Each batch is parsed as it arrives, outside any transaction. Parsed rows wait on the Python
-    side (Arrow) until `commit_rows` are pending; then a second connection, in its own thread,
+    side (Arrow) until `commit_rows` are pending; then a store connection, in its own thread,
     stores them in one transaction with one insert, while this one parses the next. The same
     rows cost 30% more to store in batch-sized inserts, and temp tables would be compressed at
     every commit (both measured).
+
+    Two commits are stored at once (storing is the largest cost, and one connection left a core
+    idle a third of the time). A commit commits only after the one submitted before it has, and
+    is rolled back if that one failed; that one's events are not yet visible to it, so they
+    count as already stored when it looks for duplicates.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, summary: IngestSummary,
                  commit_rows: int) -> None:
         self.con, self.run_id, self.summary, self.commit_rows = con, run_id, summary, commit_rows
-        self.pending: list[tuple[list[_File], pa.Table]] = []
+        self.pending: list[tuple[_File, int]] = []  # files waiting to be stored, and their rows
+        self.pending_parsed: list[pa.Table] = []  # those rows, in the same order
         self.pending_rows = 0
-        self.storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailscope-store")
-        self.storing: Future[None] | None = None
-        self.store_con = con.cursor()
+        self.storer = ThreadPoolExecutor(max_workers=STORE_WORKERS,
+                                         thread_name_prefix="trailscope-store")
+        self.storing: collections.deque[_Commit] = collections.deque()
+        self.cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        database = con.sql("select current_database()").fetchall()[0][0]
+        for _ in range(STORE_WORKERS):
+            cursor = con.cursor()
+            cursor.sql(f"USE {_identifier(database)}")  # a cursor starts in the default one
+            self.cursors.put(cursor)
 
     def load(self, batch: list[_File]) -> None:
         """Parse a batch; hand what is pending to the store once `commit_rows` records are."""
@@ -450,55 +487,84 @@ class _Loader:
         # one chunk a batch: an insert from hundreds of small chunks (a file's each) cost
         # several times as much as from the same rows in a few large ones (measured)
         parsed = self._parsed(readable).combine_chunks()
+        rows = {f.file_id: f.table.num_rows for f in readable if f.table is not None}
         for f in batch:
             f.table = f.data = None  # free the text before the next batch arrives
-        self.pending.append((batch, parsed))
+        self.pending += [(f, rows.get(f.file_id, 0)) for f in batch]
+        self.pending_parsed.append(parsed)
         self.pending_rows += parsed.num_rows
-        if self.pending_rows >= self.commit_rows:
-            self.commit()
+        while self.pending_rows >= self.commit_rows:
+            self.commit(self.commit_rows)
 
-    def commit(self) -> None:
-        """Store the pending files in one transaction, once the previous one has committed:
-        at most one commit is being stored while the next gathers, which bounds memory and
-        lets each see the events of the last when it looks for duplicates."""
-        self._wait()
-        if self.pending:
-            batch = [f for files, _ in self.pending for f in files]
-            parsed = pa.concat_tables([p for _, p in self.pending])
-            self.pending, self.pending_rows = [], 0
-            self.storing = self.storer.submit(self._transaction, batch, parsed)
+    def commit(self, rows: int | None = None) -> None:
+        """Store pending files in one transaction.
+
+        With `rows`, only the first files that hold that many records go; the rest wait for
+        the next. Commits then end just past a row group, and the few records beyond it cost
+        little to commit; a batch's worth beyond it went through the WAL and a checkpoint at
+        every commit (a fifth of the cost of storing, measured)."""
+        while len(self.storing) >= STORE_WORKERS:
+            self._wait()
+        take, count = len(self.pending), self.pending_rows
+        if rows is not None:
+            count = 0
+            for take, (_, n) in enumerate(self.pending, 1):  # noqa: B007 - take is used below
+                count += n
+                if count >= rows:
+                    break
+        if take:
+            parsed = pa.concat_tables(self.pending_parsed)
+            commit = _Commit([f for f, _ in self.pending[:take]], parsed.slice(0, count),
+                             self.storing[-1] if self.storing else None,
+                             pa.concat_tables([EMPTY_IDS] + [c.ids for c in self.storing]))
+            self.pending = self.pending[take:]
+            self.pending_parsed = [parsed.slice(count)] if count < parsed.num_rows else []
+            self.pending_rows -= count
+            commit.future = self.storer.submit(self._transaction, commit)
+            self.storing.append(commit)
 
     def finish(self) -> None:
         """Store what is pending and wait until it is committed."""
         try:
             self.commit()
-            self._wait()
+            while self.storing:
+                self._wait()
         finally:
             self.storer.shutdown()
-            self.store_con.close()
+            while not self.cursors.empty():
+                self.cursors.get().close()
 
     def _wait(self) -> None:
-        if self.storing is not None:
-            storing, self.storing = self.storing, None
-            storing.result()  # raises what the store raised
+        """Wait for the oldest commit; count its files once it has committed."""
+        commit = self.storing.popleft()
+        assert commit.future is not None
+        commit.future.result()  # raises what the store raised
+        self._tally(commit.file_rows)
 
-    def _transaction(self, batch: list[_File], parsed: pa.Table) -> None:
-        con = self.store_con
+    def _transaction(self, commit: _Commit) -> None:
+        con = self.cursors.get()
         con.sql("begin transaction")
         try:
-            stats = self._store(batch, parsed)
-            self._record_files(batch, stats)
+            stats = self._store(con, commit)
+            commit.file_rows = self._file_rows(commit.files, stats)
+            _insert_rows(con, "files", schema.FILE_COLUMNS, commit.file_rows)
+            if commit.before is not None:  # the commit before this one has committed
+                assert commit.before.future is not None
+                commit.before.future.result()  # or this raises what it raised
             con.sql("commit")
         except BaseException:
             con.sql("rollback")
             raise
         finally:
-            for name in ("parsed", "fresh"):
+            for name in ("parsed", "fresh", "earlier"):
                 con.unregister(name)
+            self.cursors.put(con)
+            commit.before = None
 
-    def _store(self, batch: list[_File], parsed: pa.Table) -> dict[int, tuple[int, int, int, int]]:
+    def _store(self, con: duckdb.DuckDBPyConnection, commit: _Commit
+               ) -> dict[int, tuple[int, int, int, int]]:
         """Check parsed lines, store new events; per file (records, stored, dup, rejected)."""
-        con = self.store_con
+        batch, parsed = commit.files, commit.parsed
         rejected_rows: list[tuple[int, int | None, str, str | None]] = []
         for f in batch:
             if f.error:
@@ -506,6 +572,9 @@ class _Loader:
             elif f.result is not None:
                 rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
         con.register("parsed", parsed)
+        # commits before this one may not have committed yet: their events are not in
+        # event_store for this transaction, so their event IDs are checked as well
+        con.register("earlier", commit.earlier)
         for file_id, position, reason, line in con.sql(
                 "select file_id, position, reason, coalesce(record_text, line) from parsed "
                 "where reason is not null"
@@ -528,6 +597,7 @@ class _Loader:
               and event_id not in (select event_id from event_store
                                    where event_time between $lo and $hi and {same_account}
                                      and event_id in (select event_id from parsed))
+              and event_id not in (select event_id from earlier)
             group by event_id""", params={"lo": lo, "hi": hi} | (
                 {} if no_acct else {"first_acct": first_acct, "last_acct": last_acct})
         ).to_arrow_table()
@@ -536,6 +606,10 @@ class _Loader:
             insert into event_store ({_COLUMNS})
             select {_STORED} from parsed join fresh using (event_id)
             where reason is null and file_id * 4294967296 + position = first""")
+        # the text is stored: let it go before the rest of the transaction
+        con.unregister("parsed")
+        parsed = commit.parsed = parsed.drop_columns(["line", "record_text"])
+        con.register("parsed", parsed)
         con.sql("insert into event_sources select event_id, file_id, position from parsed "
                 "where reason is null")
         if rejected_rows:
@@ -592,9 +666,9 @@ class _Loader:
                 return parsed
             redo = [f for f in files if f.file_id in broken]
 
-    def _record_files(self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
-                      ) -> None:
-        s = self.summary
+    def _file_rows(self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
+                   ) -> list[_FileRow]:
+        """The manifest rows of a commit's files."""
         rows = []
         for f in batch:
             c = f.candidate
@@ -604,24 +678,51 @@ class _Loader:
             skip = c.skip or (result.skip if result else None)
             if skip:
                 status, note = "skipped", skip
-                s.files_skipped += 1
-                s.skipped_reasons[skip] = s.skipped_reasons.get(skip, 0) + 1
             elif f.error:
                 status = "rejected"
-                s.files_rejected += 1
-                s.files_read += 1
                 rejected = 0  # the file's row in `rejected` is not a record
             else:
                 status = "ingested" if records + rejected else "empty"
-                s.files_read += 1
-            if note and status == "ingested":
-                s.notes.append(f"{c.path}: {note}")
-            s.records += records + rejected
-            s.stored += stored
-            s.duplicates += dups
-            s.rejected += rejected
-            s.bytes_read += c.size if status not in ("skipped",) else 0
             fmt = result.format if result else ("unread" if c.skip else "unknown")
-            rows.append((f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt, status,
-                         records + rejected, stored, dups, rejected, note, self.run_id))
-        _insert_rows(self.store_con, "files", schema.FILE_COLUMNS, rows)
+            rows.append(_FileRow(f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt,
+                                 status, records + rejected, stored, dups, rejected, note,
+                                 self.run_id))
+        return rows
+
+    def _tally(self, rows: list[_FileRow]) -> None:
+        """Count a committed commit's files in the summary."""
+        s = self.summary
+        for row in rows:
+            if row.status == "skipped":
+                s.files_skipped += 1
+                reason = row.note or ""
+                s.skipped_reasons[reason] = s.skipped_reasons.get(reason, 0) + 1
+                continue
+            s.files_read += 1
+            s.files_rejected += row.status == "rejected"
+            if row.note and row.status == "ingested":
+                s.notes.append(f"{row.path}: {row.note}")
+            s.records += row.records
+            s.stored += row.stored
+            s.duplicates += row.duplicates
+            s.rejected += row.rejected
+            s.bytes_read += row.size
+
+
+class _FileRow(NamedTuple):
+    """A row of `files` (schema.FILE_COLUMNS)."""
+
+    file_id: int
+    path: str
+    size: int
+    mtime: float
+    etag: str | None
+    sha256: str | None
+    format: str
+    status: str
+    records: int
+    stored: int
+    duplicates: int
+    rejected: int
+    note: str | None
+    run_id: int

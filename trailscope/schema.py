@@ -166,6 +166,12 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
 }
 
 
+# Rows in a row group of a trailscope database (Trail attaches its file with it). Half DuckDB's
+# default: ingest commits a row group at a time while the next is parsed, so every row group's
+# text is held twice over until it is stored, and at 122,880 two store connections took more
+# than 1.5 GB at 2 million events (1.29 GB now, and as fast; benchmarks/ingest.py).
+ROW_GROUP_SIZE = 61_440
+
 # JSON text compresses 5-10x with zstd, and zstd costs a third of DuckDB's default string
 # compression at ingest (measured on 200,000 records: 0.45 s against 1.31 s).
 _COMPRESSION = {"JSON": " using compression zstd"}

@@ -30,10 +30,14 @@ class Trail:
         self.path = str(path)
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise DatabaseError(f"no database at {self.path}: run `trailscope ingest` first")
+        self.con = duckdb.connect()
+        options = f"ROW_GROUP_SIZE {schema.ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            self.con.sql(f"ATTACH {_quoted(self.path)} AS trail ({options})")
         except duckdb.Error as e:
+            self.con.close()
             raise DatabaseError(f"cannot open {self.path}: {e}") from e
+        self.con.sql("USE trail")
         self.con.sql("SET TimeZone='UTC'")
         self.read_only = read_only
         if not read_only:
@@ -197,3 +201,6 @@ class Trail:
         return sessions.timeline(self, session_id)
 
 
+def _quoted(text: str) -> str:
+    """A SQL string literal (ATTACH takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -92,6 +93,9 @@ def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
         trailscope ingest ~/exports/AWSLogs --db trail.duckdb --since 2026-10-01
         trailscope ingest s3://org-trail-bucket/ --account 111122223333 --profile audit
     """
+    # numpy, imported by the ingest, starts a BLAS thread a core; we make no BLAS calls, and
+    # they took a share of the CPU the ingest needs
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from trailscope.trail import Trail
 
     progress = None if quiet or not sys.stderr.isatty() else _Progress()

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from isal import igzip
+from isal import isal_zlib
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -98,21 +98,26 @@ def _record_spans(data: bytes, start: int, end: int) -> tuple[list[int], list[in
 
 
 def _gunzip(data: bytes) -> bytes:
-    """Inflate with ISA-L (about twice zlib's speed); zlib says what is wrong when it fails,
-    and also takes what ISA-L refuses but gzip allows (zero padding after the members)."""
+    """Inflate with ISA-L (about twice zlib's speed); zlib says what is wrong with a file ISA-L
+    cannot inflate."""
     try:
-        inflated: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]
-        return inflated
-    except Exception:  # noqa: BLE001, S110 - zlib below is the judge of what is wrong
-        pass
-    out = []  # wbits 47: gzip or zlib header; several gzip members are joined
+        return _inflate(data, isal_zlib.decompressobj)
+    except Exception:  # noqa: BLE001 - ISA-L's IsalError or ours; zlib then says which
+        return _inflate(data, zlib.decompressobj)
+
+
+def _inflate(data: bytes, decompressobj: Callable[[int], Any]) -> bytes:
+    """A gzip member at a time (AWS writes one), each straight into one buffer: joining the
+    pieces of a streamed read copied every file once more. Zero padding after a member is
+    allowed, as gzip allows it."""
+    members = []
     while data:
-        d = zlib.decompressobj(47)
-        out.append(d.decompress(data))
+        d = decompressobj(31)  # a gzip header and trailer
+        members.append(d.decompress(data))
         if not d.eof:
             raise zlib.error("incomplete or truncated stream")
         data = d.unused_data.lstrip(b"\x00")
-    return b"".join(out)
+    return members[0] if len(members) == 1 else b"".join(members)
 
 
 def _loads(data: bytes | str) -> Any:

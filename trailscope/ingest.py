@@ -37,12 +37,14 @@ BATCH_FILES = 2_000
 COMMIT_ROWS = schema.ROW_GROUP_SIZE  # records (whole files) stored in one transaction, or more
 READ_AHEAD = 8  # files being read at once, ahead of the loader
 STORE_WORKERS = 2  # transactions being stored at once, each on its own connection
-# DuckDB while ingesting: its own memory bounded; each finished row group written at once, not
-# five; the part-filled row group each commit leaves not merged into its neighbours at the next
-# checkpoint, which re-compressed them at every commit and doubled the cost of storing; and one
-# thread for each of its connections, which with the readers keep the cores busy (two each
-# fought over them: 20% slower, and more memory).
-INGEST_SETTINGS = {"memory_limit": "512MB", "write_buffer_row_group_count": "1",
+# DuckDB while ingesting: its own memory bounded, with room for two commits being stored (at
+# 512 MB it kept reaching the limit, and each time handed memory back to the system, only to
+# fault it in again: 18% of the CPU went to the kernel, against 11% now); each finished
+# row group written at once, not five; the part-filled row group each commit leaves not merged
+# into its neighbours at the next checkpoint, which re-compressed them at every commit and
+# doubled the cost of storing; and one thread for each of its connections, which with the
+# readers keep the cores busy (two each fought over them: 20% slower, and more memory).
+INGEST_SETTINGS = {"memory_limit": "896MB", "write_buffer_row_group_count": "1",
                    "max_vacuum_tasks": "0", "threads": "1"}
 SAMPLE_REJECTIONS = 20
 STORE_WORKERS = 2

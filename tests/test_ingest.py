@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REAL
 from tests.logs import delivery_bytes, invictus_records, write_delivery
-from trailscope import ingest
+from trailscope import ingest, schema
 from trailscope.trail import Trail
 
 # dataset: (files read, files skipped, files rejected, stored, duplicates, rejected records)
@@ -180,8 +180,8 @@ def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path
 
 def test_copies_in_successive_commits_are_recognised(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file a batch and a commit each: a commit is stored while the next one is parsed, and
-    looks for duplicates only once the one before it has committed."""
+    """A file a batch and a commit each: two commits are stored at once while the next one is
+    parsed, and each counts the events of those not yet committed as already stored."""
     monkeypatch.setattr(ingest, "BATCH_BYTES", 1)
     records = list(invictus_records()[:300])
     root = tmp_path / "logs"
@@ -336,6 +336,18 @@ def test_analysis_opens_read_only(tmp_path: Path) -> None:
             trail.con.sql("delete from event_store")
     with pytest.raises(DatabaseError, match="no database"):
         Trail(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
+    """Trail attaches its file with row groups of schema.ROW_GROUP_SIZE rows, and ingest
+    commits that many records at a time (the memory target rests on it)."""
+    assert ingest.COMMIT_ROWS == schema.ROW_GROUP_SIZE
+    with Trail(tmp_path / "t.duckdb") as trail:
+        trail.con.sql(f"create table numbers as select range as n "
+                      f"from range({schema.ROW_GROUP_SIZE + 1})")
+        trail.con.sql("checkpoint")
+        assert trail.con.sql("select count(distinct row_group_id) "
+                             "from pragma_storage_info('numbers')").fetchall() == [(2,)]
 
 
 def test_a_60_mb_file(tmp_path: Path) -> None:

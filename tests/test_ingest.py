@@ -195,6 +195,18 @@ def test_copies_in_successive_commits_are_recognised(tmp_path: Path,
         assert trail.con.sql("select count(*) from event_sources").fetchall() == [(550,)]
 
 
+def test_files_without_records_after_a_commit_are_still_recorded(tmp_path: Path) -> None:
+    """A commit ends at the file that fills it; what follows in the same batch waits for the
+    next, even when it holds no records at all (here the last file is not a log)."""
+    (tmp_path / "a.json").write_bytes(delivery_bytes(list(invictus_records()[:2])))
+    (tmp_path / "b.txt").write_text("not a log")
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "a.json", tmp_path / "b.txt", commit_rows=1)
+        assert (s.stored, s.files_read, s.files_skipped) == (2, 1, 1)
+        assert trail.con.sql("select path, status from files order by path").fetchall() == [
+            (str(tmp_path / "a.json"), "ingested"), (str(tmp_path / "b.txt"), "skipped")]
+
+
 def _bad_inputs(folder: Path) -> dict[str, str]:
     """Write one file per kind of bad input; returns file name -> expected reason fragment."""
     good = list(invictus_records()[:5])

@@ -47,7 +47,6 @@ STORE_WORKERS = 2  # transactions being stored at once, each on its own connecti
 INGEST_SETTINGS = {"memory_limit": "896MB", "write_buffer_row_group_count": "1",
                    "max_vacuum_tasks": "0", "threads": "1"}
 SAMPLE_REJECTIONS = 20
-STORE_WORKERS = 2
 
 
 class Progress(Protocol):
@@ -529,7 +528,7 @@ class _Loader:
                              self.storing[-1] if self.storing else None,
                              pa.concat_tables([EMPTY_IDS] + [c.ids for c in self.storing]))
             self.pending = self.pending[take:]
-            self.pending_parsed = [parsed.slice(count)] if count < parsed.num_rows else []
+            self.pending_parsed = [parsed.slice(count)]  # perhaps none, for the files left
             self.pending_rows -= count
             commit.future = self.storer.submit(self._transaction, commit)
             self.storing.append(commit)

@@ -167,9 +167,9 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
 
 
 # Rows in a row group of a trailscope database (Trail attaches its file with it). Half DuckDB's
-# default: ingest commits a row group at a time while the next is parsed, so every row group's
-# text is held twice over until it is stored, and at 122,880 two store connections took more
-# than 1.5 GB at 2 million events (1.29 GB now, and as fast; benchmarks/ingest.py).
+# default: ingest commits a row group at a time, two being stored while the next is parsed, so
+# the text of three row groups is held at once. At 122,880 that took 1.6 GB at 2 million
+# events; at 61,440, 1.2 GB, and as fast (benchmarks/ingest.py).
 ROW_GROUP_SIZE = 61_440
 
 # JSON text compresses 5-10x with zstd, and zstd costs a third of DuckDB's default string

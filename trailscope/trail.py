@@ -23,7 +23,8 @@ class Trail:
 
     `Trail("trail.duckdb")` opens (or creates) a database for ingesting;
     `Trail("trail.duckdb", read_only=True)` opens one for analysis, as the CLI's analysis
-    commands do. `trail.con` is the raw DuckDB connection for anything the API lacks.
+    commands do. `trail.con` is the raw DuckDB connection for anything the API lacks; the file
+    is attached to it as `trail`, with row groups of `schema.ROW_GROUP_SIZE` rows.
     """
 
     def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:

@@ -32,6 +32,15 @@ class Query:
     sql: str
 
 
+def sql_literal(value: Any) -> str:
+    """A SQL literal, for text that takes no parameters (ATTACH, generated modules)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 

@@ -42,19 +42,11 @@ def load_task_policies() -> dict[str, Any]:
     return data
 
 
-def _literal(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _values(rows: list[tuple[Any, ...]], casts: tuple[str, ...]) -> str:
     """A `values` list whose first row carries the column types, so null columns stay typed."""
     lines = []
     for i, row in enumerate(rows):
-        cells = [f"cast({_literal(v)} as {t})" if i == 0 else _literal(v)
+        cells = [f"cast({analysis.sql_literal(v)} as {t})" if i == 0 else analysis.sql_literal(v)
                  for v, t in zip(row, casts, strict=True)]
         lines.append("    (" + ", ".join(cells) + ")")
     return ",\n".join(lines)

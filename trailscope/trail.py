@@ -34,7 +34,7 @@ class Trail:
         self.con = duckdb.connect()
         options = f"ROW_GROUP_SIZE {schema.ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
         try:
-            self.con.sql(f"ATTACH {_quoted(self.path)} AS trail ({options})")
+            self.con.sql(f"ATTACH {analysis.sql_literal(self.path)} AS trail ({options})")
         except duckdb.Error as e:
             self.con.close()
             raise DatabaseError(f"cannot open {self.path}: {e}") from e
@@ -200,8 +200,3 @@ class Trail:
         from trailscope import sessions
 
         return sessions.timeline(self, session_id)
-
-
-def _quoted(text: str) -> str:
-    """A SQL string literal (ATTACH takes no parameters)."""
-    return "'" + text.replace("'", "''") + "'"

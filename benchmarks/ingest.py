@@ -81,8 +81,11 @@ def ensure_tree(tree: Path, events: int) -> None:
     print(f"generating {events:,} events into {tree} ...", flush=True)
     start = time.monotonic()
     summary = generate_background(tree, events=events, seed=1)
-    print(f"  {summary.files:,} files, {summary.bytes / 2**20:,.0f} MB in "
-          f"{time.monotonic() - start:.0f} s", flush=True)
+    print(
+        f"  {summary.files:,} files, {summary.bytes / 2**20:,.0f} MB in "
+        f"{time.monotonic() - start:.0f} s",
+        flush=True,
+    )
     marker.touch()
 
 
@@ -90,11 +93,25 @@ def ingest(tree: Path, work: Path, name: str) -> tuple[float, int, int]:
     db = work / f"{name}.duckdb"
     for p in (db, db.with_suffix(".duckdb.wal")):
         p.unlink(missing_ok=True)
-    seconds, rss, _ = run([sys.executable, "-m", "trailscope", "ingest", str(tree), "--db",
-                           str(db), "--quiet"])
-    out = subprocess.run([sys.executable, "-m", "trailscope", "sql",
-                          "select count(*) as n from events", "--db", str(db), "--format",
-                          "csv"], capture_output=True, text=True, check=True).stdout
+    seconds, rss, _ = run(
+        [sys.executable, "-m", "trailscope", "ingest", str(tree), "--db", str(db), "--quiet"]
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trailscope",
+            "sql",
+            "select count(*) as n from events",
+            "--db",
+            str(db),
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return seconds, rss, int(out.splitlines()[1])
 
 
@@ -109,23 +126,31 @@ def analysis(db: Path) -> None:
     print()
     with Trail(db, read_only=True) as trail:
         (events,) = trail.con.sql("select count(*) from events").fetchall()[0]
-        for name, call in (("sessions", trail.sessions), ("findings", trail.findings),
-                           ("report, one month (HTML)",
-                            lambda: trail.report("html", month="2026-10"))):
+        for name, call in (
+            ("sessions", trail.sessions),
+            ("findings", trail.findings),
+            ("report, one month (HTML)", lambda: trail.report("html", month="2026-10")),
+        ):
             start = time.monotonic()
             result = call()
-            print(f"{name:28}{time.monotonic() - start:>6.1f} s over {events:,} events "
-                  f"({len(result):,} {'rows' if name != 'report, one month (HTML)' else 'chars'})")
+            print(
+                f"{name:28}{time.monotonic() - start:>6.1f} s over {events:,} events "
+                f"({len(result):,} {'rows' if name != 'report, one month (HTML)' else 'chars'})"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ts-bench")
     parser.add_argument("--scaling", action="store_true", help="also ingest a quarter")
-    parser.add_argument("--analysis", action="store_true",
-                        help="then add sample_logs and time the checks and a month's report")
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="then add sample_logs and time the checks and a month's report",
+    )
     args = parser.parse_args()
     tree = args.dir / f"tree-{args.events}"
     ensure_tree(tree, args.events)
@@ -135,16 +160,28 @@ def main() -> None:
     t_secs, t_rss, t_events = ingest(tree, work, "trailscope")
     base_db = work / "baseline.duckdb"
     base_db.unlink(missing_ok=True)
-    b_secs, b_rss, b_out = run([sys.executable, "-c", BASELINE, str(base_db),
-                                f"{tree}/**/*.json.gz", str(largest_uncompressed(tree) + 1)])
+    b_secs, b_rss, b_out = run(
+        [
+            sys.executable,
+            "-c",
+            BASELINE,
+            str(base_db),
+            f"{tree}/**/*.json.gz",
+            str(largest_uncompressed(tree) + 1),
+        ]
+    )
     b_events = int(b_out.strip())
     t_rate, b_rate = t_events / t_secs, b_events / b_secs
     mb = 2**20
     print(f"\n{'':24}{'events':>12}{'seconds':>10}{'events/s':>12}{'peak RSS':>12}")
-    print(f"{'trailscope ingest':24}{t_events:>12,}{t_secs:>10.1f}{t_rate:>12,.0f}"
-          f"{t_rss / mb:>9,.0f} MB")
-    print(f"{'duckdb read_json':24}{b_events:>12,}{b_secs:>10.1f}{b_rate:>12,.0f}"
-          f"{b_rss / mb:>9,.0f} MB")
+    print(
+        f"{'trailscope ingest':24}{t_events:>12,}{t_secs:>10.1f}{t_rate:>12,.0f}"
+        f"{t_rss / mb:>9,.0f} MB"
+    )
+    print(
+        f"{'duckdb read_json':24}{b_events:>12,}{b_secs:>10.1f}{b_rate:>12,.0f}"
+        f"{b_rss / mb:>9,.0f} MB"
+    )
     ratio = t_rate / b_rate
     print(f"\nratio: {ratio:.2f}x read_json")
     print(f"target >= 150,000 events/s: {'met' if t_rate >= 150_000 else 'NOT met'}")
@@ -156,9 +193,11 @@ def main() -> None:
         quarter = args.dir / f"tree-{args.events // 4}"
         ensure_tree(quarter, args.events // 4)
         _, q_rss, q_events = ingest(quarter, work, "quarter")
-        print(f"\nscaling: {q_events:,} events -> {q_rss / mb:,.0f} MB peak; {t_events:,} "
-              f"events -> {t_rss / mb:,.0f} MB peak ({t_rss / q_rss:.2f}x memory for "
-              f"{t_events / q_events:.1f}x input)")
+        print(
+            f"\nscaling: {q_events:,} events -> {q_rss / mb:,.0f} MB peak; {t_events:,} "
+            f"events -> {t_rss / mb:,.0f} MB peak ({t_rss / q_rss:.2f}x memory for "
+            f"{t_events / q_events:.1f}x input)"
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,11 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true",
-                     help="rewrite tests/golden/ from current output (read the diff before committing)")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from current output (read the diff before committing)",
+    )
 
 
 @pytest.fixture

@@ -29,8 +29,16 @@ def delivery_bytes(records: list[dict[str, Any]]) -> bytes:
     return json.dumps({"Records": records}, separators=(",", ":")).encode()
 
 
-def write_delivery(root: Path, account: str, region: str, day: str, name: str,
-                   records: list[dict[str, Any]], *, org: bool = True) -> Path:
+def write_delivery(
+    root: Path,
+    account: str,
+    region: str,
+    day: str,
+    name: str,
+    records: list[dict[str, Any]],
+    *,
+    org: bool = True,
+) -> Path:
     """Write one .json.gz under AWSLogs/[o-org/]account/CloudTrail/region/YYYY/MM/DD/."""
     y, m, d = day.split("-")
     folder = root / "AWSLogs" / (ORG if org else "") / account / "CloudTrail" / region / y / m / d

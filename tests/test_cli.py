@@ -19,8 +19,13 @@ from trailscope.trail import Trail
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trailscope", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "trailscope", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def test_ingest_then_query_and_sql(tmp_path: Path) -> None:
@@ -30,17 +35,24 @@ def test_ingest_then_query_and_sql(tmp_path: Path) -> None:
     r = run("query", "coverage", "--db", "t.duckdb", "--format", "csv", cwd=tmp_path)
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [(x["account_id"], x["aws_region"], x["day"], x["events"]) for x in rows] == [
-        ("123837392027", "us-east-1", "2023-07-10", "2900")]  # recipientAccountId
-    r = run("sql", "select count(*) as n from events where error_code is not null",
-            "--db", "t.duckdb", "--format", "json", cwd=tmp_path)
+        ("123837392027", "us-east-1", "2023-07-10", "2900")
+    ]  # recipientAccountId
+    r = run(
+        "sql",
+        "select count(*) as n from events where error_code is not null",
+        "--db",
+        "t.duckdb",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert json.loads(r.stdout) == [{"n": 300}]
     r = run("sql", "select nonsense from events", "--db", "t.duckdb", cwd=tmp_path)
     assert r.returncode == 1 and "nonsense" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
-    r = run("ingest", str(REAL / "stratus-detonations-zmallen"), "--db", "t.duckdb",
-            cwd=tmp_path)
+    r = run("ingest", str(REAL / "stratus-detonations-zmallen"), "--db", "t.duckdb", cwd=tmp_path)
     assert r.returncode == 3
     assert "aws.execution.ec2-user-data.json: invalid JSON" in r.stderr
     r = run("ingest", str(tmp_path / "nowhere"), "--db", "t.duckdb", cwd=tmp_path)
@@ -50,22 +62,32 @@ def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
 
 
 def test_csv_output_writes_nested_values_as_json(tmp_path: Path) -> None:
-    assert run("ingest", str(REAL / "plaso-lookupevents"), "--db", "t.duckdb",
-               cwd=tmp_path).returncode == 0
-    r = run("sql", "select [1, 2] as numbers, {'a': 'b'} as pair, 'x' as text", "--db",
-            "t.duckdb", "--format", "csv", cwd=tmp_path)
+    assert (
+        run("ingest", str(REAL / "plaso-lookupevents"), "--db", "t.duckdb", cwd=tmp_path).returncode
+        == 0
+    )
+    r = run(
+        "sql",
+        "select [1, 2] as numbers, {'a': 'b'} as pair, 'x' as text",
+        "--db",
+        "t.duckdb",
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
     (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
     assert row == {"numbers": "[1, 2]", "pair": '{"a": "b"}', "text": "x"}
 
 
 def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
-    record = dict(invictus_records()[0], userAgent="=HYPERLINK(\"http://x\",\"y\")")
+    record = dict(invictus_records()[0], userAgent='=HYPERLINK("http://x","y")')
     (tmp_path / "f.json").write_text(json.dumps(record))
     assert run("ingest", "f.json", "--db", "t.duckdb", cwd=tmp_path).returncode == 0
-    r = run("sql", "select user_agent from events", "--db", "t.duckdb", "--format", "csv",
-            cwd=tmp_path)
+    r = run(
+        "sql", "select user_agent from events", "--db", "t.duckdb", "--format", "csv", cwd=tmp_path
+    )
     (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert row["user_agent"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert row["user_agent"] == '\'=HYPERLINK("http://x","y")'
 
 
 @pytest.mark.slow
@@ -74,15 +96,22 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
     root = tmp_path / "logs"
     n_files = 120
     for i in range(n_files):
-        chunk = [dict(records[(i * 500 + j) % len(records)],
-                      eventID=f"44444444-0000-0000-{i:04d}-{j:012d}") for j in range(500)]
+        chunk = [
+            dict(
+                records[(i * 500 + j) % len(records)],
+                eventID=f"44444444-0000-0000-{i:04d}-{j:012d}",
+            )
+            for j in range(500)
+        ]
         write_delivery(root, "111122223333", "us-east-1", "2023-07-10", f"{i:04d}", chunk)
     db = tmp_path / "t.duckdb"
     # the child says when it has loaded a batch; a batch is stored while the next one is
     # parsed, and committed before that one is handed over: after the second, one is committed
-    code = (f"from trailscope.trail import Trail\n"
-            f"def said(**kw): print('loaded', flush=True)\n"
-            f"Trail({str(db)!r}).ingest({str(root)!r}, commit_rows=1000, progress=said)\n")
+    code = (
+        f"from trailscope.trail import Trail\n"
+        f"def said(**kw): print('loaded', flush=True)\n"
+        f"Trail({str(db)!r}).ingest({str(root)!r}, commit_rows=1000, progress=said)\n"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     assert [child.stdout.readline().strip() for _ in range(2)] == ["loaded", "loaded"]
@@ -91,7 +120,8 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
     with Trail(db) as trail:
         files, events, sources = trail.con.sql(
             "select (select count(*) from files), (select count(*) from events), "
-            "(select count(*) from event_sources)").fetchall()[0]
+            "(select count(*) from event_sources)"
+        ).fetchall()[0]
         assert 0 < files < n_files, "the kill should land mid-way; make the tree bigger"
         # only whole files: every file in the manifest has all 500 of its events
         assert events == sources == files * 500
@@ -101,7 +131,8 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
 
 
 def test_demo_from_a_fresh_directory_finds_every_planted_case_and_nothing_else(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from tests.conftest import SAMPLE_LOGS
     from trailscope.synthetic import PLANTED
 

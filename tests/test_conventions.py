@@ -33,8 +33,10 @@ def test_every_command_has_help_with_an_example(name: str, command: click.Comman
 
 
 def test_import_of_the_cli_loads_no_heavy_library() -> None:
-    code = ("import sys, trailscope.cli; "
-            "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow') if m in sys.modules))")
+    code = (
+        "import sys, trailscope.cli; "
+        "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -53,8 +55,9 @@ def _reads(sql: str) -> set[str]:
     """The tables a module's SQL reads: each name after from or join that is not one of its own
     CTEs (comments and string literals left out)."""
     code = re.sub(r"/\*.*?\*/|--[^\n]*|'[^']*'", "", sql, flags=re.DOTALL)
-    return (set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code))
-            - set(re.findall(r"\b(\w+) as \(", code)))
+    return set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code)) - set(
+        re.findall(r"\b(\w+) as \(", code)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(load_queries()))
@@ -65,21 +68,23 @@ def test_inputs_name_exactly_what_the_module_reads(name: str) -> None:
     queries = load_queries()
     query = queries[name]
     tables = {i for i in query.inputs if "." not in i}  # a data file (task_policies.json) is
-    assert _reads(query.sql) == tables                    # an input too, written into the SQL
+    assert _reads(query.sql) == tables  # an input too, written into the SQL
     for module in set(query.inputs) & set(queries):
         assert set(queries[module].params) <= set(query.params), f"{name} reads {module}"
 
 
 def test_schema_doc_is_generated_and_matches_the_real_tables(tmp_path: Path) -> None:
     assert (ROOT / "docs" / "schema.md").read_text() == schema.markdown(), (
-        "regenerate with: trailscope schema > docs/schema.md")
+        "regenerate with: trailscope schema > docs/schema.md"
+    )
     con = duckdb.connect(str(tmp_path / "t.duckdb"))
     con.sql(schema.ddl())
     for table, (columns, _) in schema.TABLES.items():
         real = con.sql(f"describe {table}").fetchall()
         spelled = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}  # how DuckDB describes it
         assert [(r[0], r[1]) for r in real] == [
-            (c.name, spelled.get(c.type, c.type)) for c in columns], table
+            (c.name, spelled.get(c.type, c.type)) for c in columns
+        ], table
 
 
 def test_readme_commands_and_ci_agree() -> None:
@@ -93,8 +98,11 @@ def test_readme_commands_and_ci_agree() -> None:
 
 @pytest.mark.slow
 def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-                    str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("trailscope-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for sql in (ROOT / "queries").glob("*.sql"):
@@ -106,12 +114,33 @@ def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
     assert not any(n.startswith(("sample_logs/", "tests/")) for n in names)
     # installed on its own, away from the checkout, it still finds its query modules
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True)
-    code = ("import json, trailscope.analysis as a; "
-            "print(a.__file__); print(json.dumps(sorted(a.load_queries())))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import json, trailscope.analysis as a; "
+        "print(a.__file__); print(json.dumps(sorted(a.load_queries())))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+    )
     where, names_out = out.stdout.splitlines()
     assert where.startswith(str(target))
     assert json.loads(names_out) == sorted(load_queries())

@@ -39,8 +39,11 @@ def _evidence(df: pl.DataFrame) -> list[tuple[dict[str, Any], set[str]]]:
 
 @pytest.mark.parametrize("case", PLANTED_CASES, ids=lambda c: c.case_id)
 def test_each_planted_case_raises_its_finding(all_findings: pl.DataFrame, case: Any) -> None:
-    hits = [r for r, ids in _evidence(all_findings)
-            if r["check"] == case.check and case.event_ids[0] in ids]
+    hits = [
+        r
+        for r, ids in _evidence(all_findings)
+        if r["check"] == case.check and case.event_ids[0] in ids
+    ]
     assert hits, f"{case.case_id}: no {case.check} finding points at {case.event_ids[0]}"
     assert [(r["severity"], r["account_id"]) for r in hits] == [(case.severity, case.account)]
 
@@ -70,15 +73,17 @@ def test_every_finding_has_the_common_shape(all_findings: pl.DataFrame) -> None:
     assert all_findings["finding_id"].is_unique().all()
     for row in all_findings.rows(named=True):
         assert row["title"] and row["explanation"] and row["event_time"] is not None
-        assert row["finding_id"] == finding_id(row["check"], row["rule"],
-                                               row["evidence_event_ids"].split(","))
+        assert row["finding_id"] == finding_id(
+            row["check"], row["rule"], row["evidence_event_ids"].split(",")
+        )
     assert len(all_findings) == 15  # one for each planted case P01-P15
 
 
 def test_ids_are_stable(sample_trail: Trail, all_findings: pl.DataFrame) -> None:
     assert sample_trail.findings().equals(all_findings)
     assert finding_id("duration", "requested_duration", ["a", "b"]) == finding_id(
-        "duration", "requested_duration", ("a", "b"))
+        "duration", "requested_duration", ("a", "b")
+    )
 
 
 def test_finding_objects(all_findings: pl.DataFrame) -> None:
@@ -95,8 +100,7 @@ def test_filters(sample_trail: Trail, all_findings: pl.DataFrame) -> None:
     high = sample_trail.findings(severity="high")
     assert set(high["severity"]) == {"critical", "high"}
     assert len(sample_trail.findings(severity="info")) == len(all_findings)
-    assert set(sample_trail.findings(account="400000000014")["check"]) == {
-        "duration", "task_scope"}
+    assert set(sample_trail.findings(account="400000000014")["check"]) == {"duration", "task_scope"}
     scoped = sample_trail.findings(check=["orphan", "duration"])
     assert set(scoped["check"]) == {"orphan", "duration"}
     window = sample_trail.findings(since="2026-10-08", until="2026-10-08T23:59:59")
@@ -109,6 +113,7 @@ def test_filters(sample_trail: Trail, all_findings: pl.DataFrame) -> None:
 
 # allow-list ---------------------------------------------------------------------------------
 
+
 def _allow(tmp_path: Path, *entries: dict[str, str]) -> Path:
     path = tmp_path / "allow.json"
     path.write_text(json.dumps({"accept": list(entries)}))
@@ -116,33 +121,46 @@ def _allow(tmp_path: Path, *entries: dict[str, str]) -> Path:
 
 
 def test_allow_list_marks_without_hiding(sample_trail: Trail, tmp_path: Path) -> None:
-    path = _allow(tmp_path,
-                  {"reason": "break-glass drill CHG-7", "expires": "2026-10-07",
-                   "principal": "arn:aws:sts::400000000001:assumed-role/"
-                                "AWSReservedSSO_RootAccessAdmin_*", "check": "authorization"},
-                  {"reason": "known test account", "expires": "2027-01-01T00:00:00Z",
-                   "account": "5000000000*"})
+    path = _allow(
+        tmp_path,
+        {
+            "reason": "break-glass drill CHG-7",
+            "expires": "2026-10-07",
+            "principal": "arn:aws:sts::400000000001:assumed-role/AWSReservedSSO_RootAccessAdmin_*",
+            "check": "authorization",
+        },
+        {
+            "reason": "known test account",
+            "expires": "2027-01-01T00:00:00Z",
+            "account": "5000000000*",
+        },
+    )
     df = sample_trail.findings(allow_list=path)
     assert len(df) == 15
     accepted = df.filter(pl.col("accepted"))
     assert sorted(zip(accepted["account_id"], accepted["accepted_reason"], strict=True)) == [
         ("400000000001", "break-glass drill CHG-7"),  # P08, 2026-10-05
         ("400000000001", "break-glass drill CHG-7"),  # P09, 2026-10-07 (the whole day)
-        ("500000000001", "known test account")]
+        ("500000000001", "known test account"),
+    ]
     assert df.filter(~pl.col("accepted"))["accepted_reason"].null_count() == 12
     entries = findings.load_allow_list(path)
     assert sample_trail.findings(allow_list=str(path)).equals(
-        findings.findings(sample_trail, allow_list=entries))
+        findings.findings(sample_trail, allow_list=entries)
+    )
 
 
-@pytest.mark.parametrize("content,message", [
-    ("not json", "cannot read"),
-    ('{"accept": {}}', "\"accept\" list"),
-    ('{"accept": [{"reason": "x", "expires": "2026-01-01"}]}', "matches everything"),
-    ('{"accept": [{"reason": "x", "check": "orphan"}]}', "needs a reason and an expires"),
-    ('{"accept": [{"reason": "x", "expires": "soon", "check": "orphan"}]}', "neither a date"),
-    ('{"accept": [{"reason": "x", "expires": "2026-01-01", "acount": "1"}]}', "unknown key"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json", "cannot read"),
+        ('{"accept": {}}', '"accept" list'),
+        ('{"accept": [{"reason": "x", "expires": "2026-01-01"}]}', "matches everything"),
+        ('{"accept": [{"reason": "x", "check": "orphan"}]}', "needs a reason and an expires"),
+        ('{"accept": [{"reason": "x", "expires": "soon", "check": "orphan"}]}', "neither a date"),
+        ('{"accept": [{"reason": "x", "expires": "2026-01-01", "acount": "1"}]}', "unknown key"),
+    ],
+)
 def test_bad_allow_lists_are_refused(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "allow.json"
     path.write_text(content)
@@ -152,12 +170,26 @@ def test_bad_allow_lists_are_refused(tmp_path: Path, content: str, message: str)
 
 # the command ----------------------------------------------------------------------------------
 
+
 def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    allow = _allow(tmp_path, {"reason": "=HYPERLINK(\"http://x\")", "expires": "2026-12-31",
-                              "check": "orphan"})
-    r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--format", "csv",
-                            "--severity", "high", "--allow-list", str(allow)])
+    allow = _allow(
+        tmp_path, {"reason": '=HYPERLINK("http://x")', "expires": "2026-12-31", "check": "orphan"}
+    )
+    r = runner.invoke(
+        cli,
+        [
+            "findings",
+            "--db",
+            str(sample_db),
+            "--format",
+            "csv",
+            "--severity",
+            "high",
+            "--allow-list",
+            str(allow),
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.output)))
     assert tuple(rows[0]) == OUTPUT_COLUMNS
@@ -165,8 +197,20 @@ def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
     (orphan,) = [row for row in rows if row["check"] == "orphan"]
     assert orphan["accepted"] == "true"
     assert orphan["accepted_reason"].startswith("'=")  # defused for spreadsheets
-    r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--format", "json",
-                            "--check", "duration", "--account", "400000000012"])
+    r = runner.invoke(
+        cli,
+        [
+            "findings",
+            "--db",
+            str(sample_db),
+            "--format",
+            "json",
+            "--check",
+            "duration",
+            "--account",
+            "400000000012",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert [row["rule"] for row in json.loads(r.output)] == ["expired_key_used"]
     r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--since", "2026-10-09"])
@@ -182,19 +226,22 @@ def test_findings_of_the_fixture() -> None:
         t.ingest(FIXTURES / "assume_root")
         df = t.findings()
     got = sorted(zip(df["check"], df["rule"], df["severity"], strict=True))
-    assert got == sorted([
-        *[("authorization", "unverifiable_call", "info")] * 7,  # no organization state
-        ("authorization", "denied_call", "medium"),
-        ("task_scope", "out_of_scope_action", "high"),  # DeleteVirtualMFADevice in 2025
-        ("task_scope", "out_of_scope_attempt", "medium"),
-        ("task_scope", "denied_in_scope", "low"),
-        ("task_scope", "out_of_scope_action", "high"),  # ec2:DescribeRegions
-        ("duration", "requested_duration", "high"),
-        ("duration", "expiration_beyond_limit", "high"),
-        ("duration", "active_beyond_limit", "high"),
-        ("duration", "expiration_unreadable", "info"),
-        ("root_outside_assumeroot", "credentials_deleted", "critical"),
-        ("root_outside_assumeroot", "failed_attempts", "medium")])
+    assert got == sorted(
+        [
+            *[("authorization", "unverifiable_call", "info")] * 7,  # no organization state
+            ("authorization", "denied_call", "medium"),
+            ("task_scope", "out_of_scope_action", "high"),  # DeleteVirtualMFADevice in 2025
+            ("task_scope", "out_of_scope_attempt", "medium"),
+            ("task_scope", "denied_in_scope", "low"),
+            ("task_scope", "out_of_scope_action", "high"),  # ec2:DescribeRegions
+            ("duration", "requested_duration", "high"),
+            ("duration", "expiration_beyond_limit", "high"),
+            ("duration", "active_beyond_limit", "high"),
+            ("duration", "expiration_unreadable", "info"),
+            ("root_outside_assumeroot", "credentials_deleted", "critical"),
+            ("root_outside_assumeroot", "failed_attempts", "medium"),
+        ]
+    )
     denied = df.filter(pl.col("rule") == "denied_call").row(0, named=True)
     assert "organization state unknown" in denied["title"]
     assert "cannot tell why" in denied["explanation"]

@@ -37,7 +37,8 @@ def test_real_dataset_counts(tmp_path: Path, dataset: str) -> None:
         got = (s.files_read, s.files_skipped, s.files_rejected, s.stored, s.duplicates, s.rejected)
         assert got == REAL_COUNTS[dataset]
         n_events, n_ids = trail.con.sql(
-            "select count(*), count(distinct event_id) from events").fetchall()[0]
+            "select count(*), count(distinct event_id) from events"
+        ).fetchall()[0]
         assert n_events == n_ids == s.stored
         # every record read is accounted for: stored + duplicates = provenance rows
         (sources,) = trail.con.sql("select count(*) from event_sources").fetchall()[0]
@@ -95,39 +96,56 @@ def test_typed_columns_of_a_real_record(tmp_path: Path) -> None:
 
     with Trail(tmp_path / "t.duckdb") as trail:
         trail.ingest(REAL / "invictus-aws_dataset")
-        (row,) = trail.sql("select * exclude (record, error_message) from events "
-                           "where event_id = '00d3d82b-5ed2-4044-9eeb-172cbb1a0e15'"
-                           ).rows(named=True)
+        (row,) = trail.sql(
+            "select * exclude (record, error_message) from events "
+            "where event_id = '00d3d82b-5ed2-4044-9eeb-172cbb1a0e15'"
+        ).rows(named=True)
     utc = dt.timezone.utc
     role = "stratus-red-team-ec2-get-password-data-role"
-    assert {k: v.astimezone(utc) if isinstance(v, dt.datetime) else v for k, v in row.items()
-            } == {
+    assert {k: v.astimezone(utc) if isinstance(v, dt.datetime) else v for k, v in row.items()} == {
         "event_id": "00d3d82b-5ed2-4044-9eeb-172cbb1a0e15",
         "event_time": dt.datetime(2023, 7, 10, 11, 54, 48, tzinfo=utc),
-        "event_version": "1.08", "event_source": "ec2.amazonaws.com",
-        "event_name": "GetPasswordData", "aws_region": "us-east-1",
-        "recipient_account_id": "123837392027", "read_only": True, "management_event": True,
-        "event_type": "AwsApiCall", "event_category": "Management",
-        "error_code": "Client.UnauthorizedOperation", "source_ip": "192.168.10.20",
+        "event_version": "1.08",
+        "event_source": "ec2.amazonaws.com",
+        "event_name": "GetPasswordData",
+        "aws_region": "us-east-1",
+        "recipient_account_id": "123837392027",
+        "read_only": True,
+        "management_event": True,
+        "event_type": "AwsApiCall",
+        "event_category": "Management",
+        "error_code": "Client.UnauthorizedOperation",
+        "source_ip": "192.168.10.20",
         "user_agent": "stratus-red-team_39f95f43-cd2f-4beb-b69e-be60b6fe1f57",
-        "request_id": "c198e273-1eca-4f5f-9737-0ea4d374096a", "shared_event_id": None,
-        "vpc_endpoint_id": None, "session_credential_from_console": None,
+        "request_id": "c198e273-1eca-4f5f-9737-0ea4d374096a",
+        "shared_event_id": None,
+        "vpc_endpoint_id": None,
+        "session_credential_from_console": None,
         "identity_type": "AssumedRole",
         "principal_id": "AROATFQR7NSCWWVLB7BES:aws-go-sdk-1688990082523310002",
         "identity_arn": f"arn:aws:sts::123837392027:assumed-role/{role}/"
-                        "aws-go-sdk-1688990082523310002",
-        "identity_account_id": "123837392027", "access_key_id": "ASIATFQR7NSCWLLE7IWW",
-        "user_name": None, "invoked_by": None, "session_issuer_type": "Role",
+        "aws-go-sdk-1688990082523310002",
+        "identity_account_id": "123837392027",
+        "access_key_id": "ASIATFQR7NSCWLLE7IWW",
+        "user_name": None,
+        "invoked_by": None,
+        "session_issuer_type": "Role",
         "session_issuer_arn": f"arn:aws:iam::123837392027:role/{role}",
-        "session_issuer_account_id": "123837392027", "session_issuer_user_name": role,
+        "session_issuer_account_id": "123837392027",
+        "session_issuer_user_name": role,
         "session_created_at": dt.datetime(2023, 7, 10, 11, 54, 47, tzinfo=utc),
-        "mfa_authenticated": False, "assumed_root": None, "source_identity": None,
-        "credential_id": None, "in_scope_of": None, "on_behalf_of": None,
+        "mfa_authenticated": False,
+        "assumed_root": None,
+        "source_identity": None,
+        "credential_id": None,
+        "in_scope_of": None,
+        "on_behalf_of": None,
         "request_parameters": '{"instanceId":"i-s57e8ko3wxa0uofh"}',
         "response_elements": None,  # JSON null in the record reads as SQL NULL
-        "additional_event_data": None, "resources": None,
+        "additional_event_data": None,
+        "resources": None,
         "tls_details": '{"tlsVersion":"TLSv1.2","cipherSuite":"ECDHE-RSA-AES128-GCM-SHA256",'
-                       '"clientProvidedHostHeader":"ec2.us-east-1.amazonaws.com"}',
+        '"clientProvidedHostHeader":"ec2.us-east-1.amazonaws.com"}',
         "service_event_details": None,
     }
 
@@ -149,7 +167,8 @@ def test_s3_tree_gzip_digest_insight_and_incremental(tmp_path: Path) -> None:
         assert (s.files_read, s.files_skipped, s.stored, s.rejected) == (2, 2, 2000, 0)
         assert sorted(s.skipped_reasons) == [
             "CloudTrail Insights event (anomaly summary, not an API call)",
-            "CloudTrail digest file (integrity hashes, not events)"]
+            "CloudTrail digest file (integrity hashes, not events)",
+        ]
         again = trail.ingest(root)
         assert (again.files_already, again.files_read, again.records, again.stored) == (4, 0, 0, 0)
         write_delivery(root, "111122223333", "us-east-1", "2023-07-11", "c", records[2000:])
@@ -163,8 +182,9 @@ def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path
     records = list(invictus_records()[:600])
     root = tmp_path / "logs"
     org_file = write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "org", records)
-    acct_file = write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "acct",
-                               records[100:300], org=False)
+    acct_file = write_delivery(
+        root, "111122223333", "us-east-1", "2023-07-10", "acct", records[100:300], org=False
+    )
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(root)
         assert (s.stored, s.duplicates) == (600, 200)
@@ -175,11 +195,14 @@ def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path
         # the overlap again, in a later run: still duplicates, not new events
         write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "late", records[:10])
         assert (trail.ingest(root).duplicates, trail.sql("select * from events").height) == (
-            10, 600)
+            10,
+            600,
+        )
 
 
-def test_copies_in_successive_commits_are_recognised(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_copies_in_successive_commits_are_recognised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file a batch and a commit each: two commits are stored at once while the next one is
     parsed, and each counts the events of those not yet committed as already stored."""
     monkeypatch.setattr(ingest, "BATCH_BYTES", 1)
@@ -190,8 +213,9 @@ def test_copies_in_successive_commits_are_recognised(tmp_path: Path,
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(root, commit_rows=1)
         assert (s.records, s.stored, s.duplicates) == (550, 300, 250)
-        assert trail.con.sql("select count(*), count(distinct event_id) from events"
-                             ).fetchall() == [(300, 300)]
+        assert trail.con.sql(
+            "select count(*), count(distinct event_id) from events"
+        ).fetchall() == [(300, 300)]
         assert trail.con.sql("select count(*) from event_sources").fetchall() == [(550,)]
 
 
@@ -204,7 +228,9 @@ def test_files_without_records_after_a_commit_are_still_recorded(tmp_path: Path)
         s = trail.ingest(tmp_path / "a.json", tmp_path / "b.txt", commit_rows=1)
         assert (s.stored, s.files_read, s.files_skipped) == (2, 1, 1)
         assert trail.con.sql("select path, status from files order by path").fetchall() == [
-            (str(tmp_path / "a.json"), "ingested"), (str(tmp_path / "b.txt"), "skipped")]
+            (str(tmp_path / "a.json"), "ingested"),
+            (str(tmp_path / "b.txt"), "skipped"),
+        ]
 
 
 def _bad_inputs(folder: Path) -> dict[str, str]:
@@ -218,14 +244,15 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     del no_time["eventTime"]
     no_id = dict(good[1])
     del no_id["eventID"]
-    bad_time = dict(good[2], eventID="11111111-0000-0000-0000-000000000002",
-                    eventTime="yesterday")
+    bad_time = dict(good[2], eventID="11111111-0000-0000-0000-000000000002", eventTime="yesterday")
     (folder / "records.json").write_text(json.dumps([no_time, no_id, bad_time, good[3]]))
     (folder / "lines.jsonl").write_bytes(
-        json.dumps(good[4]).encode() + b"\n{broken\n\xff\xfe not utf-8\n[1, 2]\n")
+        json.dumps(good[4]).encode() + b"\n{broken\n\xff\xfe not utf-8\n[1, 2]\n"
+    )
     # a broken first line must not hide the good lines after it
     (folder / "first_broken.jsonl").write_bytes(
-        b'{"eventID": "x", truncat\n' + json.dumps(good[3] | {"eventID": "77"}).encode() + b"\n")
+        b'{"eventID": "x", truncat\n' + json.dumps(good[3] | {"eventID": "77"}).encode() + b"\n"
+    )
     return {
         "truncated.json.gz": "truncated or corrupt gzip",
         "invalid.json": "invalid JSON",
@@ -259,10 +286,18 @@ def test_bad_input_is_listed_never_lost_and_good_input_still_stored(tmp_path: Pa
 
 def test_odd_unicode(tmp_path: Path) -> None:
     base = invictus_records()[0]
-    odd = ["emoji 🔑🪣", "right-to-left \u202egnp.exe", "zero\u200bwidth", "nul \u0000 byte",
-           "combining e\u0301", "astral \U0001f600"]
-    records = [dict(base, eventID=f"22222222-0000-0000-0000-00000000000{i}", userAgent=ua)
-               for i, ua in enumerate(odd)]
+    odd = [
+        "emoji 🔑🪣",
+        "right-to-left \u202egnp.exe",
+        "zero\u200bwidth",
+        "nul \u0000 byte",
+        "combining e\u0301",
+        "astral \U0001f600",
+    ]
+    records = [
+        dict(base, eventID=f"22222222-0000-0000-0000-00000000000{i}", userAgent=ua)
+        for i, ua in enumerate(odd)
+    ]
     lone = dict(base, eventID="22222222-0000-0000-0000-000000000009", userAgent="LONE")
     path = tmp_path / "odd.json"
     text = json.dumps({"Records": [*records, lone]})
@@ -270,21 +305,23 @@ def test_odd_unicode(tmp_path: Path) -> None:
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(path)
         assert (s.stored, s.rejected) == (len(odd), 1)
-        agents = [r[0] for r in trail.con.sql("select user_agent from events order by event_id"
-                                              ).fetchall()]
+        agents = [
+            r[0]
+            for r in trail.con.sql("select user_agent from events order by event_id").fetchall()
+        ]
         assert agents == odd
-        (reason, raw), = trail.con.sql("select reason, raw from rejected").fetchall()
+        ((reason, raw),) = trail.con.sql("select reason, raw from rejected").fetchall()
     assert "surrogate" in reason and "\\ud800" in raw
 
 
 def test_unknown_fields_stay_queryable(tmp_path: Path) -> None:
-    record = dict(invictus_records()[0], eventVersion="1.99",
-                  futureField={"nested": ["kept"]})
+    record = dict(invictus_records()[0], eventVersion="1.99", futureField={"nested": ["kept"]})
     (tmp_path / "f.json").write_text(json.dumps(record))
     with Trail(tmp_path / "t.duckdb") as trail:
         trail.ingest(tmp_path / "f.json")
-        got = trail.con.sql("select record->>'$.futureField.nested[0]', event_version "
-                            "from events").fetchall()
+        got = trail.con.sql(
+            "select record->>'$.futureField.nested[0]', event_version from events"
+        ).fetchall()
     assert got == [("kept", "1.99")]
 
 
@@ -297,11 +334,17 @@ def test_pruning_by_key_layout_never_opens_other_files(tmp_path: Path) -> None:
     write_delivery(root, "444455556666", "us-east-1", "2023-07-10", "d", records[300:400])
     write_delivery(root, "111122223333", "us-east-1", "2023-07-12", "e", records[400:500])
     with Trail(tmp_path / "t.duckdb") as trail:
-        s = trail.ingest(root, account=["111122223333"], region=["us-east-1"],
-                         since="2023-07-10", until="2023-07-10")
+        s = trail.ingest(
+            root,
+            account=["111122223333"],
+            region=["us-east-1"],
+            since="2023-07-10",
+            until="2023-07-10",
+        )
         # the 07-09 folder is kept too: a day's folder can hold the previous day's last minutes
-        paths = [Path(p).name for (p,) in trail.con.sql("select path from files order by 1"
-                                                        ).fetchall()]
+        paths = [
+            Path(p).name for (p,) in trail.con.sql("select path from files order by 1").fetchall()
+        ]
     assert s.files_seen == 1 and len(paths) == 1 and "_b.json.gz" in paths[0]
 
 
@@ -313,8 +356,10 @@ def test_parquet_exports_nested_and_as_json_strings(tmp_path: Path) -> None:
 
     con = duckdb.connect()
     # nested structs, as a Glue conversion keeps them
-    con.sql(f"copy (select * from read_json('{jsonl}', format='newline_delimited')) "
-            f"to '{tmp_path / 'nested.parquet'}' (format parquet)")
+    con.sql(
+        f"copy (select * from read_json('{jsonl}', format='newline_delimited')) "
+        f"to '{tmp_path / 'nested.parquet'}' (format parquet)"
+    )
     # Athena's CloudTrail table: lower-case names, variable parts as JSON text
     con.sql(f"""copy (select eventVersion as eventversion, eventTime as eventtime,
                              eventID as eventid, eventName as eventname,
@@ -322,9 +367,8 @@ def test_parquet_exports_nested_and_as_json_strings(tmp_path: Path) -> None:
                              to_json(userIdentity)::varchar as useridentity,
                              requestparameters::varchar as requestparameters
                       from read_json('{jsonl}', format='newline_delimited'))
-                to '{tmp_path / 'athena.parquet'}' (format parquet)""")
-    names = con.sql(f"select name from parquet_schema('{tmp_path / 'athena.parquet'}')"
-                    ).fetchall()
+                to '{tmp_path / "athena.parquet"}' (format parquet)""")
+    names = con.sql(f"select name from parquet_schema('{tmp_path / 'athena.parquet'}')").fetchall()
     assert ("useridentity",) in names and ("eventid",) in names
     for name in ("nested.parquet", "athena.parquet"):
         with Trail(tmp_path / f"{name}.duckdb") as trail:
@@ -355,17 +399,21 @@ def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
     commits that many records at a time (the memory target rests on it)."""
     assert ingest.COMMIT_ROWS == schema.ROW_GROUP_SIZE
     with Trail(tmp_path / "t.duckdb") as trail:
-        trail.con.sql(f"create table numbers as select range as n "
-                      f"from range({schema.ROW_GROUP_SIZE + 1})")
+        trail.con.sql(
+            f"create table numbers as select range as n from range({schema.ROW_GROUP_SIZE + 1})"
+        )
         trail.con.sql("checkpoint")
-        assert trail.con.sql("select count(distinct row_group_id) "
-                             "from pragma_storage_info('numbers')").fetchall() == [(2,)]
+        assert trail.con.sql(
+            "select count(distinct row_group_id) from pragma_storage_info('numbers')"
+        ).fetchall() == [(2,)]
 
 
 def test_a_60_mb_file(tmp_path: Path) -> None:
     records = list(invictus_records())
-    many = [dict(records[i % len(records)], eventID=f"33333333-0000-0000-0000-{i:012d}")
-            for i in range(50_000)]
+    many = [
+        dict(records[i % len(records)], eventID=f"33333333-0000-0000-0000-{i:012d}")
+        for i in range(50_000)
+    ]
     path = tmp_path / "big.json"
     path.write_bytes(delivery_bytes(many))
     assert path.stat().st_size > 60 * 2**20
@@ -381,8 +429,10 @@ def test_records_that_fool_the_fast_split_are_parsed_in_full(tmp_path: Path) -> 
     tricky = dict(base[0], requestParameters={"tags": [{"a": "b"}, {"eventVersion": "x"}]})
     # keys in another order than AWS's: two records end up in one piece
     reordered = {k: base[1][k] for k in sorted(base[1])}
-    for name, records in (("tricky", [tricky, base[1], base[2]]),
-                          ("reordered", [base[0], reordered, base[2]])):
+    for name, records in (
+        ("tricky", [tricky, base[1], base[2]]),
+        ("reordered", [base[0], reordered, base[2]]),
+    ):
         path = tmp_path / name / "f.json.gz"
         path.parent.mkdir()
         path.write_bytes(gzip.compress(delivery_bytes(records)))
@@ -390,8 +440,7 @@ def test_records_that_fool_the_fast_split_are_parsed_in_full(tmp_path: Path) -> 
             s = trail.ingest(path.parent)
             stored = dict(trail.con.sql("select event_id, record from events").fetchall())
         assert (s.stored, s.rejected, s.files_rejected) == (3, 0, 0), name
-        assert {k: json.loads(v) for k, v in stored.items()} == {
-            r["eventID"]: r for r in records}
+        assert {k: json.loads(v) for k, v in stored.items()} == {r["eventID"]: r for r in records}
     # bytes that are not UTF-8 inside a delivery file: the file is rejected, and says why
     bad = tmp_path / "bad" / "f.json"
     bad.parent.mkdir()

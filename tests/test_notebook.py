@@ -29,10 +29,12 @@ def test_notebook_runs_in_a_real_kernel(tmp_path: Path, monkeypatch: pytest.Monk
     nb = nbformat.read(NOTEBOOKS / "explore_root_activity.ipynb", as_version=4)
     monkeypatch.setenv("TRAILSCOPE_SAMPLE_LOGS", str(SAMPLE_LOGS))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = {i: cell.get("outputs", []) for i, cell in enumerate(nb.cells)
-               if cell.cell_type == "code"}
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = {
+        i: cell.get("outputs", []) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+    }
     assert all(not any(o.get("output_type") == "error" for o in out) for out in outputs.values())
     text = "".join(o.get("text", "") for out in outputs.values() for o in out)
     assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in text

@@ -26,9 +26,18 @@ from trailscope.trail import Trail
 HERE = FIXTURES / "org_state"
 LOGS = HERE / "AWSLogs"
 # the four asked for by name, then the modules they compose (each named in another's inputs)
-MODULES = ("org_state_changes", "org_state_intervals", "org_state_at", "organization_identity",
-           "org_events", "org_trail_members", "org_management_evidence", "org_management_account",
-           "org_state_calls", "org_state_evidence")
+MODULES = (
+    "org_state_changes",
+    "org_state_intervals",
+    "org_state_at",
+    "organization_identity",
+    "org_events",
+    "org_trail_members",
+    "org_management_evidence",
+    "org_management_account",
+    "org_state_calls",
+    "org_state_evidence",
+)
 PARAMS: dict[str, dict[str, Any]] = {
     "org_state_at": {"at": "2024-11-20T09:30:00Z"},
     "organization_identity": {"management_account": "", "organization_id": ""},
@@ -86,7 +95,8 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
         assert df.select("kind", "subject", "state", "known").rows() == [
             ("root_feature", "RootCredentialsManagement", "unknown", False),
             ("root_feature", "RootSessions", "unknown", False),
-            ("trusted_access", "iam.amazonaws.com", "unknown", False)]
+            ("trusted_access", "iam.amazonaws.com", "unknown", False),
+        ]
     else:
         assert df.is_empty()
 
@@ -94,8 +104,11 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
 def test_only_org_events_reads_the_json_columns() -> None:
     """DuckDB's JSON path operators stay in one module (the others must run on Spark too)."""
     queries = load_queries()
-    using = [n for n in MODULES if "->" in re.sub(r"/\*.*?\*/|--[^\n]*", "", queries[n].sql,
-                                                  flags=re.DOTALL)]
+    using = [
+        n
+        for n in MODULES
+        if "->" in re.sub(r"/\*.*?\*/|--[^\n]*", "", queries[n].sql, flags=re.DOTALL)
+    ]
     assert using == ["org_events"]
 
 
@@ -103,25 +116,40 @@ def test_the_modules_compose_without_losing_rows(trail: Trail) -> None:
     events = trail.query("org_events")
     calls = trail.query("org_state_calls")
     assert set(calls["event_id"]) == set(
-        events.filter(events["event_name"] != "DescribeOrganization")["event_id"])
+        events.filter(events["event_name"] != "DescribeOrganization")["event_id"]
+    )
     assert calls["event_id"].is_unique().all()
     evidence = trail.query("org_management_evidence")
     first = event("disable config directly")
     assert trail.query("org_management_account").rows() == [
-        ("111111111111", len(evidence), first, True)]
+        ("111111111111", len(evidence), first, True)
+    ]
     (interval,) = _rows(trail.query("org_state_intervals"), kind="management_account")
     assert (interval["account_id"], interval["known"], interval["evidence_event_ids"]) == (
-        "111111111111", True, first)
+        "111111111111",
+        True,
+        first,
+    )
     members = trail.query("org_trail_members")
     assert set(members["organization_id"]) == {"o-7h2k9x4m1q"}
 
 
 def test_a_disable_with_no_enable_before_it_has_an_unknown_start(trail: Trail) -> None:
     config = _rows(trail.query("org_state_intervals"), subject="config.amazonaws.com")
-    assert [(str(r["start_time"]), str(r["end_time"]), r["state"], r["start_observed"],
-             r["end_observed"], r["known"]) for r in config] == [
+    assert [
+        (
+            str(r["start_time"]),
+            str(r["end_time"]),
+            r["state"],
+            r["start_observed"],
+            r["end_observed"],
+            r["known"],
+        )
+        for r in config
+    ] == [
         (FIRST, "2024-11-18 09:10:03+00:00", "enabled", False, True, False),
-        ("2024-11-18 09:10:03+00:00", LAST, "disabled", True, False, True)]
+        ("2024-11-18 09:10:03+00:00", LAST, "disabled", True, False, True),
+    ]
     assert config[0]["actor"] is None  # nobody is seen enabling it
     assert config[0]["evidence_event_ids"] == event("disable config directly")
 
@@ -139,9 +167,13 @@ def test_a_disable_with_no_enable_before_it_has_an_unknown_start(trail: Trail) -
 def test_a_state_seen_only_in_a_response_has_an_unknown_start(trail: Trail) -> None:
     sessions = _rows(trail.query("org_state_intervals"), subject="RootSessions")
     first = sessions[0]
-    assert (str(first["start_time"]), first["state"], first["start_observed"], first["known"],
-            first["start_action"]) == (
-        FIRST, "disabled", False, False, "EnableOrganizationsRootCredentialsManagement response")
+    assert (
+        str(first["start_time"]),
+        first["state"],
+        first["start_observed"],
+        first["known"],
+        first["start_action"],
+    ) == (FIRST, "disabled", False, False, "EnableOrganizationsRootCredentialsManagement response")
     assert [r["state"] for r in sessions] == ["disabled", "enabled", "disabled", "enabled"]
     assert all(r["known"] for r in sessions[1:])
 
@@ -151,26 +183,36 @@ def test_the_management_account_is_revealed_and_a_stated_one_contradicted(trail:
     assert set(plain["verdict"]) == {"observed"}
     assert set(_rows(plain, fact="management_account")[0].values()) >= {"111111111111"}
     assert {r["value"] for r in _rows(plain, fact="organization_id")} == {"o-7h2k9x4m1q"}
-    stated = organization.identity(trail, management_account="222222222222",
-                                   organization_id="o-7h2k9x4m1q")
+    stated = organization.identity(
+        trail, management_account="222222222222", organization_id="o-7h2k9x4m1q"
+    )
     user = {r["fact"]: r["verdict"] for r in _rows(stated, source="stated by the user")}
-    assert user == {"management_account": "contradicted by the logs",
-                    "organization_id": "confirmed by the logs"}
-    assert {r["verdict"] for r in _rows(stated, fact="management_account", value="111111111111")
-            } == {"contradicts the stated value"}
+    assert user == {
+        "management_account": "contradicted by the logs",
+        "organization_id": "confirmed by the logs",
+    }
+    assert {
+        r["verdict"] for r in _rows(stated, fact="management_account", value="111111111111")
+    } == {"contradicts the stated value"}
     assert {r["source"] for r in _rows(stated, fact="management_account")} == {
-        "management-only call succeeded", "handshake ARN", "DescribeOrganization response",
-        "stated by the user"}
+        "management-only call succeeded",
+        "handshake ARN",
+        "DescribeOrganization response",
+        "stated by the user",
+    }
 
 
 def test_findings(trail: Trail) -> None:
     changes = trail.query("org_state_changes")
     by_id = {r["event_id"]: r for r in changes.rows(named=True)}
-    bypass = ("disabled through Organizations directly, not by the service: the service could "
-              "not clean up")
+    bypass = (
+        "disabled through Organizations directly, not by the service: the service could "
+        "not clean up"
+    )
     outside = "caller is outside the management account"
-    deregister = ("only the management account, or for IAM the delegated administrator itself, "
-                  "may deregister")
+    deregister = (
+        "only the management account, or for IAM the delegated administrator itself, may deregister"
+    )
     expect = {
         "disable config directly": ("succeeded", True, bypass),
         "disable security hub by the service": ("succeeded", True, None),
@@ -179,18 +221,31 @@ def test_findings(trail: Trail) -> None:
         "dev deregisters sec": ("failed", False, deregister),
         "sec deregisters itself": ("succeeded", True, None),
         "enable iam trusted access, conflict": ("failed", True, None),
-        "777 deletes organizations role": ("succeeded", None,
-                                           "AWSServiceRoleForOrganizations deleted"),
-        "organizations role recreated": ("succeeded", None,
-                                         "AWSServiceRoleForOrganizations recreated"),
+        "777 deletes organizations role": (
+            "succeeded",
+            None,
+            "AWSServiceRoleForOrganizations deleted",
+        ),
+        "organizations role recreated": (
+            "succeeded",
+            None,
+            "AWSServiceRoleForOrganizations recreated",
+        ),
         "organizations role in 777": ("succeeded", None, None),
         "666 leaves": ("succeeded", True, None),
     }
-    got = {label: (by_id[event(label)]["outcome"], by_id[event(label)]["caller_allowed"],
-                   by_id[event(label)]["finding"]) for label in expect}
+    got = {
+        label: (
+            by_id[event(label)]["outcome"],
+            by_id[event(label)]["caller_allowed"],
+            by_id[event(label)]["finding"],
+        )
+        for label in expect
+    }
     assert got == expect
-    assert [r["error_code"] for r in _rows(changes, event_id=event("rogue registers itself"))
-            ] == ["AccessDeniedException"]
+    assert [r["error_code"] for r in _rows(changes, event_id=event("rogue registers itself"))] == [
+        "AccessDeniedException"
+    ]
     flagged = {r["event_id"] for r in changes.rows(named=True) if r["finding"]}
     assert flagged == {event(label) for label, (_, _, f) in expect.items() if f}
 
@@ -224,18 +279,24 @@ def test_state_at_agrees_with_the_intervals(trail: Trail) -> None:
     for at in sorted(moments):
         for row in trail.query("org_state_at", at=at).rows(named=True):
             covering = [
-                i for i in _rows(intervals, kind=row["kind"], subject=row["subject"],
-                                 account_id=row["account_id"])
-                if i["start_time"] <= at and (at < i["end_time"] or (
-                    at == i["end_time"] and i["end_action"] is None))]
+                i
+                for i in _rows(
+                    intervals,
+                    kind=row["kind"],
+                    subject=row["subject"],
+                    account_id=row["account_id"],
+                )
+                if i["start_time"] <= at
+                and (at < i["end_time"] or (at == i["end_time"] and i["end_action"] is None))
+            ]
             if row["state"] == "unknown":
                 assert covering == [], (at, row)
             else:
                 assert len(covering) == 1, (at, row)
-                assert (row["state"], row["known"]) == (covering[0]["state"],
-                                                        covering[0]["known"])
+                assert (row["state"], row["known"]) == (covering[0]["state"], covering[0]["known"])
         assert at <= last or all(
-            r["state"] == "unknown" for r in trail.query("org_state_at", at=at).rows(named=True))
+            r["state"] == "unknown" for r in trail.query("org_state_at", at=at).rows(named=True)
+        )
 
 
 def test_state_at_from_the_library(trail: Trail) -> None:
@@ -245,12 +306,20 @@ def test_state_at_from_the_library(trail: Trail) -> None:
     assert all(state[kind].equals(again[kind]) for kind in organization.KINDS)
     (iam,) = _rows(state["delegated_admin"], subject="iam.amazonaws.com")
     assert (iam["account_id"], iam["state"], iam["known"]) == (
-        "222222222222", "not registered", True)  # between its self-deregistration and return
+        "222222222222",
+        "not registered",
+        True,
+    )  # between its self-deregistration and return
     (sessions,) = _rows(state["root_feature"], subject="RootSessions")
     assert (sessions["state"], sessions["known"]) == ("enabled", True)
     assert {r["account_id"] for r in _rows(state["membership"], state="member")} == {
-        "111111111111", "222222222222", "333333333333", "444444444444", "555555555555",
-        "777777777777"}
+        "111111111111",
+        "222222222222",
+        "333333333333",
+        "444444444444",
+        "555555555555",
+        "777777777777",
+    }
 
 
 def test_cli_takes_the_params_as_text(tmp_path: Path) -> None:
@@ -258,12 +327,35 @@ def test_cli_takes_the_params_as_text(tmp_path: Path) -> None:
     with Trail(db) as t:
         t.ingest(LOGS)
     runner = CliRunner()
-    at = runner.invoke(cli, ["query", "org_state_at", "--db", str(db), "--format", "csv",
-                             "--param", "at=2024-11-20T09:30:00Z"])
+    at = runner.invoke(
+        cli,
+        [
+            "query",
+            "org_state_at",
+            "--db",
+            str(db),
+            "--format",
+            "csv",
+            "--param",
+            "at=2024-11-20T09:30:00Z",
+        ],
+    )
     assert at.exit_code == 0, at.output
     assert "RootSessions" in at.output
-    who = runner.invoke(cli, ["query", "organization_identity", "--db", str(db), "--format",
-                              "csv", "--param", "management_account=",
-                              "--param", "organization_id=o-0000000000"])
+    who = runner.invoke(
+        cli,
+        [
+            "query",
+            "organization_identity",
+            "--db",
+            str(db),
+            "--format",
+            "csv",
+            "--param",
+            "management_account=",
+            "--param",
+            "organization_id=o-0000000000",
+        ],
+    )
     assert who.exit_code == 0, who.output
     assert "contradicted by the logs" in who.output

@@ -25,10 +25,25 @@ from trailscope.trail import Trail
 
 HERE = FIXTURES / "lineage"
 LOGS = HERE / "AWSLogs"
-MODULES = ("credential_mints", "credential_keys", "credential_chains", "credential_lineage",
-           "timeline", "identity_summary")
-PIVOTS = ("access_key", "principal", "principal_like", "session", "ip", "account", "since",
-          "until", "follow")
+MODULES = (
+    "credential_mints",
+    "credential_keys",
+    "credential_chains",
+    "credential_lineage",
+    "timeline",
+    "identity_summary",
+)
+PIVOTS = (
+    "access_key",
+    "principal",
+    "principal_like",
+    "session",
+    "ip",
+    "account",
+    "since",
+    "until",
+    "follow",
+)
 NO_PIVOTS: dict[str, Any] = dict.fromkeys(PIVOTS)
 
 
@@ -90,8 +105,11 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
 def test_only_the_first_modules_read_the_json_columns() -> None:
     """JSON is parsed for STS calls and console sign-ins only, never for every event."""
     queries = load_queries()
-    using = [n for n in MODULES if "->>" in re.sub(r"/\*.*?\*/|--[^\n]*", "", queries[n].sql,
-                                                   flags=re.DOTALL)]
+    using = [
+        n
+        for n in MODULES
+        if "->>" in re.sub(r"/\*.*?\*/|--[^\n]*", "", queries[n].sql, flags=re.DOTALL)
+    ]
     assert using == ["credential_mints", "credential_keys"]
 
 
@@ -110,13 +128,18 @@ def test_a_chain_of_three_role_hops_across_two_accounts(trail: Trail) -> None:
     third = lineage[KEYS["alice dbadmin"]]
     assert third["identity_arn"] == "arn:aws:sts::333333333333:assumed-role/DbAdmin/alice-db"
     assert third["depth"] == 3
-    assert third["chain"] == " < ".join([KEYS["alice dbadmin"], KEYS["alice deployer"],
-                                         KEYS["alice responder"], ALICE_AKIA])
-    assert third["chain_arns"].endswith("assumed-role/Responder/alice < "
-                                        "arn:aws:iam::222222222222:user/alice")
+    assert third["chain"] == " < ".join(
+        [KEYS["alice dbadmin"], KEYS["alice deployer"], KEYS["alice responder"], ALICE_AKIA]
+    )
+    assert third["chain_arns"].endswith(
+        "assumed-role/Responder/alice < arn:aws:iam::222222222222:user/alice"
+    )
     assert (third["accounts"], third["cross_account"]) == ("222222222222, 333333333333", True)
     assert (third["origin_kind"], third["origin"], third["origin_in_logs"]) == (
-        "long_term_key", "arn:aws:iam::222222222222:user/alice", True)
+        "long_term_key",
+        "arn:aws:iam::222222222222:user/alice",
+        True,
+    )
     assert third["origin_access_key_id"] == ALICE_AKIA
     assert third["source_identity"] == "alice"
     assert [lineage[KEYS[k]]["depth"] for k in ("alice responder", "alice deployer")] == [1, 2]
@@ -139,7 +162,10 @@ def test_a_cross_account_call_counts_once_with_the_callers_key(trail: Trail) -> 
 
 def test_an_assume_root_session_reached_through_a_role_chain(trail: Trail) -> None:
     root = _by_key(trail.query("credential_lineage"))[KEYS["bob root session"]]
-    assert (root["identity_type"], root["identity_arn"]) == ("Root", "arn:aws:iam::333333333333:root")
+    assert (root["identity_type"], root["identity_arn"]) == (
+        "Root",
+        "arn:aws:iam::333333333333:root",
+    )
     assert (root["mint_event_name"], root["mint_event_id"]) == ("AssumeRoot", event("assume root"))
     assert root["parent_access_key_id"] == KEYS["bob rootops"]
     assert root["depth"] == 3
@@ -148,8 +174,14 @@ def test_an_assume_root_session_reached_through_a_role_chain(trail: Trail) -> No
     assert root["cross_account"]
     # the root session's own records carry no source identity: it comes down the chain
     assert root["source_identity"] == "bob@example.com"
-    assert trail.sql("select count(*) as n from events where access_key_id = $k "
-                     "and source_identity is not null", k=KEYS["bob root session"]).item() == 0
+    assert (
+        trail.sql(
+            "select count(*) as n from events where access_key_id = $k "
+            "and source_identity is not null",
+            k=KEYS["bob root session"],
+        ).item()
+        == 0
+    )
 
 
 def test_console_keys_are_tied_to_their_sign_in_or_session(trail: Trail) -> None:
@@ -157,18 +189,28 @@ def test_console_keys_are_tied_to_their_sign_in_or_session(trail: Trail) -> None
     for label in ("carol console 1", "carol console 2"):
         key = keys[KEYS[label]]
         assert (key["link"], key["mint_event_id"], key["mint_event_name"]) == (
-            "console_login", event("carol signs in"), "ConsoleLogin")
+            "console_login",
+            event("carol signs in"),
+            "ConsoleLogin",
+        )
         assert key["parent_access_key_id"] is None and key["from_console"]
     # a key the console minted for bob's SAML role session: tied to the SAML call by the
     # session's ARN and creationDate
     bob = keys[KEYS["bob console"]]
     assert (bob["link"], bob["mint_event_id"], bob["parent_access_key_id"]) == (
-        "session", event("bob saml"), None)
+        "session",
+        event("bob saml"),
+        None,
+    )
     assert _by_key(trail.query("credential_lineage"))[KEYS["bob console"]]["origin_kind"] == (
-        "saml_provider")
+        "saml_provider"
+    )
     readonly = _by_key(trail.query("credential_lineage"))[KEYS["carol readonly"]]
     assert (readonly["depth"], readonly["origin_kind"], readonly["origin"]) == (
-        2, "console_login", "arn:aws:iam::111111111111:user/carol")
+        2,
+        "console_login",
+        "arn:aws:iam::111111111111:user/carol",
+    )
 
 
 def test_where_the_chain_leaves_the_logs(trail: Trail) -> None:
@@ -176,20 +218,31 @@ def test_where_the_chain_leaves_the_logs(trail: Trail) -> None:
     for label, depth in (("dave ops", 0), ("dave backup", 1)):
         row = lineage[KEYS[label]]
         assert (row["origin_kind"], row["origin_in_logs"], row["depth"]) == (
-            "not_in_logs", False, depth)
+            "not_in_logs",
+            False,
+            depth,
+        )
         assert row["origin"] == "arn:aws:sts::333333333333:assumed-role/Ops/dave"
         assert row["origin_access_key_id"] == KEYS["dave ops"]
     # a vendor outside the organization: only the role account's copy of its call is logged
     vendor = lineage[KEYS["vendor audit"]]
     assert (vendor["origin_kind"], vendor["origin_in_logs"], vendor["depth"]) == (
-        "caller_key_not_logged", False, 1)
+        "caller_key_not_logged",
+        False,
+        1,
+    )
     assert vendor["origin"] == f"{MAKE.SCANNER['principalId']} (555555555555)"
     assert vendor["origin_event_id"] == event("vendor to audit, role account copy")
     mint = _by_key(trail.query("credential_mints"))[KEYS["vendor audit"]]
     assert (mint["copies"], mint["caller_type"], mint["caller_access_key_id"]) == (
-        1, "AWSAccount", None)
+        1,
+        "AWSAccount",
+        None,
+    )
     assert {r["origin_kind"] for r in lineage.values() if not r["origin_in_logs"]} == {
-        "not_in_logs", "caller_key_not_logged"}
+        "not_in_logs",
+        "caller_key_not_logged",
+    }
 
 
 def test_providers_services_and_long_term_keys_are_origins(trail: Trail) -> None:
@@ -197,17 +250,25 @@ def test_providers_services_and_long_term_keys_are_origins(trail: Trail) -> None
     keys = _by_key(trail.query("credential_keys"))
     web = lineage[KEYS["web server"]]
     assert (web["origin_kind"], web["origin"], web["depth"]) == (
-        "aws_service", "ec2.amazonaws.com", 1)
+        "aws_service",
+        "ec2.amazonaws.com",
+        1,
+    )
     assert web["identity_arn"].endswith("assumed-role/WebServer/i-0a1b2c3d4e5f60718")
     for label in ("ci run 1", "ci run 2"):
         assert (lineage[KEYS[label]]["origin_kind"], lineage[KEYS[label]]["origin"]) == (
-            "web_identity_provider", OIDC_PROVIDER)
+            "web_identity_provider",
+            OIDC_PROVIDER,
+        )
     assert keys[KEYS["ci run 2"]]["events"] == 0  # issued, never used
     for label in ("erin session token", "erin federation"):
         assert (lineage[KEYS[label]]["origin_kind"], lineage[KEYS[label]]["origin"]) == (
-            "long_term_key", "arn:aws:iam::222222222222:user/erin")
+            "long_term_key",
+            "arn:aws:iam::222222222222:user/erin",
+        )
     assert keys[KEYS["erin federation"]]["identity_arn"] == (
-        "arn:aws:sts::222222222222:federated-user/erin-contractor")
+        "arn:aws:sts::222222222222:federated-user/erin-contractor"
+    )
     assert keys[KEYS["erin session token"]]["identity_type"] == "IAMUser"
 
 
@@ -241,7 +302,10 @@ def test_following_alices_key_down_three_hops(trail: Trail) -> None:
         ("follow", 3, "ListRoles", KEYS["alice dbadmin"]),
     ]
     assert df["issued_access_key_id"].drop_nulls().to_list() == [
-        KEYS["alice responder"], KEYS["alice deployer"], KEYS["alice dbadmin"]]
+        KEYS["alice responder"],
+        KEYS["alice deployer"],
+        KEYS["alice dbadmin"],
+    ]
     assert set(df.filter(pl.col("hop") == 3)["source_ip"]) == {"203.0.113.10", ATTACKER}
     assert set(df["origin"].drop_nulls()) == {"arn:aws:iam::222222222222:user/alice"}
     without = trail.timeline(access_key=ALICE_AKIA)
@@ -259,9 +323,15 @@ def test_an_ip_shows_both_keys_used_from_it_and_who_issued_them(trail: Trail) ->
         ("pivot", 0, "GetCallerIdentity", KEYS["web server"]),
     ]
     assert df.filter(pl.col("reached") == "mint")["issued_access_key_id"].to_list() == [
-        KEYS["alice dbadmin"], KEYS["web server"]]
+        KEYS["alice dbadmin"],
+        KEYS["web server"],
+    ]
     assert df.filter(pl.col("reached") == "pivot")["origin_kind"].to_list() == [
-        "long_term_key", "long_term_key", "aws_service", "aws_service"]
+        "long_term_key",
+        "long_term_key",
+        "aws_service",
+        "aws_service",
+    ]
 
 
 def test_sessions_by_assume_root_id_by_key_and_by_role_session_arn(trail: Trail) -> None:
@@ -273,8 +343,9 @@ def test_sessions_by_assume_root_id_by_key_and_by_role_session_arn(trail: Trail)
     ]
     assert trail.timeline(session=KEYS["bob root session"]).equals(by_id)
     assert set(by_id["aws_region"]) == {"eu-west-1"}  # AssumeRoot has no global endpoint
-    chain = trail.timeline(session="arn:aws:sts::111111111111:assumed-role/OrgAdmin/"
-                                   "bob@example.com", follow=True)
+    chain = trail.timeline(
+        session="arn:aws:sts::111111111111:assumed-role/OrgAdmin/bob@example.com", follow=True
+    )
     assert _timeline(chain) == [
         ("mint", None, "AssumeRoleWithSAML", None),
         ("pivot", 0, "ListAccounts", KEYS["bob orgadmin"]),
@@ -291,13 +362,15 @@ def test_sessions_by_assume_root_id_by_key_and_by_role_session_arn(trail: Trail)
 def test_principals_exact_and_like(trail: Trail) -> None:
     role = trail.timeline(principal="arn:aws:iam::333333333333:role/DbAdmin")
     assert set(role.filter(pl.col("reached") == "pivot")["identity_arn"]) == {
-        "arn:aws:sts::333333333333:assumed-role/DbAdmin/alice-db"}
+        "arn:aws:sts::333333333333:assumed-role/DbAdmin/alice-db"
+    }
     assert role.filter(pl.col("reached") == "pivot").height == 4
     assert trail.timeline(principal="arn:aws:iam::333333333333:role/DbAdmi").is_empty()
     like = trail.timeline(principal_like="CAROL")
     assert set(like.filter(pl.col("reached") == "pivot")["identity_arn"]) == {
         "arn:aws:iam::111111111111:user/carol",
-        "arn:aws:sts::111111111111:assumed-role/ReadOnly/carol"}
+        "arn:aws:sts::111111111111:assumed-role/ReadOnly/carol",
+    }
     # the console sign-in is the mint row of carol's console keys and a pivot row itself
     assert like.filter(pl.col("event_name") == "ConsoleLogin")["reached"].to_list() == ["pivot"]
     service = trail.timeline(principal="ec2.amazonaws.com")
@@ -307,12 +380,24 @@ def test_principals_exact_and_like(trail: Trail) -> None:
 def test_accounts_and_time_bounds(trail: Trail) -> None:
     mgmt = trail.timeline(account="111111111111")
     assert set(mgmt["account_id"]) == {"111111111111"}
-    assert mgmt.height == trail.sql("select count(*) from events where recipient_account_id = "
-                                    "'111111111111'").item()
-    window = trail.timeline(access_key=ALICE_AKIA, follow=True,
-                            since="2024-12-02T09:01:00Z", until="2024-12-02T09:05:00Z")
+    assert (
+        mgmt.height
+        == trail.sql(
+            "select count(*) from events where recipient_account_id = '111111111111'"
+        ).item()
+    )
+    window = trail.timeline(
+        access_key=ALICE_AKIA,
+        follow=True,
+        since="2024-12-02T09:01:00Z",
+        until="2024-12-02T09:05:00Z",
+    )
     assert window["event_name"].to_list() == [
-        "GetCallerIdentity", "AssumeRole", "DescribeDBInstances", "CreateDBSnapshot"]
+        "GetCallerIdentity",
+        "AssumeRole",
+        "DescribeDBInstances",
+        "CreateDBSnapshot",
+    ]
     # a bare day: from its start, or up to its end
     assert trail.timeline(ip=ATTACKER, until="2024-12-02").height == 6
     assert trail.timeline(ip=ATTACKER, since="2024-12-03").is_empty()
@@ -338,18 +423,19 @@ def test_summary_of_every_identity(trail: Trail) -> None:
     rows = {r["identity"]: r for r in df.rows(named=True)}
     db = rows["arn:aws:sts::333333333333:assumed-role/DbAdmin/alice-db"]
     assert (db["events"], db["failed_events"]) == (4, 1)
-    assert db["apis_succeeded"] == ("rds:CreateDBSnapshot, rds:DescribeDBInstances, "
-                                    "rds:ModifyDBSnapshotAttribute")
+    assert db["apis_succeeded"] == (
+        "rds:CreateDBSnapshot, rds:DescribeDBInstances, rds:ModifyDBSnapshotAttribute"
+    )
     assert db["apis_failed"] == "iam:ListRoles (AccessDenied)"
     assert db["source_ips"] == f"{ATTACKER}, 203.0.113.10"
     assert db["user_agents"].count(" | ") == 1
     assert db["origins"] == "long_term_key arn:aws:iam::222222222222:user/alice"
     carol = rows["arn:aws:iam::111111111111:user/carol"]
-    assert carol["access_keys"] == ", ".join(sorted([KEYS["carol console 1"],
-                                                     KEYS["carol console 2"]]))
+    assert carol["access_keys"] == ", ".join(
+        sorted([KEYS["carol console 1"], KEYS["carol console 2"]])
+    )
     root = rows["arn:aws:iam::333333333333:root"]
-    assert (root["regions"], root["origins"]) == (
-        "eu-west-1", f"saml_provider {SAML_PROVIDER}")
+    assert (root["regions"], root["origins"]) == ("eu-west-1", f"saml_provider {SAML_PROVIDER}")
     assert rows["ec2.amazonaws.com"]["identity_type"] == "AWSService"
 
 
@@ -364,34 +450,57 @@ def test_summary_of_what_one_key_led_to(trail: Trail) -> None:
 
 # cycles and depth ---------------------------------------------------------------------------
 def _mint(n: int, caller: str, issued: str, time: str) -> dict[str, Any]:
-    return {"eventVersion": "1.09",
-            "userIdentity": {"type": "AssumedRole", "accessKeyId": caller, "accountId": "1" * 12,
-                             "arn": f"arn:aws:sts::111111111111:assumed-role/R/{caller}"},
-            "eventTime": time, "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
-            "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "userAgent": "test",
-            "requestParameters": {"roleArn": "arn:aws:iam::111111111111:role/R",
-                                  "roleSessionName": issued},
-            "responseElements": {"credentials": {"accessKeyId": issued}},
-            "eventID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"mint {n}")),
-            "eventType": "AwsApiCall", "recipientAccountId": "111111111111"}
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "accessKeyId": caller,
+            "accountId": "1" * 12,
+            "arn": f"arn:aws:sts::111111111111:assumed-role/R/{caller}",
+        },
+        "eventTime": time,
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.1",
+        "userAgent": "test",
+        "requestParameters": {
+            "roleArn": "arn:aws:iam::111111111111:role/R",
+            "roleSessionName": issued,
+        },
+        "responseElements": {"credentials": {"accessKeyId": issued}},
+        "eventID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"mint {n}")),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111111111111",
+    }
 
 
 def test_a_cycle_and_a_long_chain_stop(tmp_path: Path) -> None:
     """Forged logs can make keys each other's parents, or chain without end: the walk stops."""
-    cycle = [_mint(1, "ASIACYCLEA", "ASIACYCLEB", "2024-01-01T00:00:01Z"),
-             _mint(2, "ASIACYCLEB", "ASIACYCLEA", "2024-01-01T00:00:02Z")]
-    long = [_mint(10 + i, f"ASIALONG{i:02d}", f"ASIALONG{i + 1:02d}",
-                  f"2024-01-01T00:01:{i:02d}Z") for i in range(20)]
+    cycle = [
+        _mint(1, "ASIACYCLEA", "ASIACYCLEB", "2024-01-01T00:00:01Z"),
+        _mint(2, "ASIACYCLEB", "ASIACYCLEA", "2024-01-01T00:00:02Z"),
+    ]
+    long = [
+        _mint(10 + i, f"ASIALONG{i:02d}", f"ASIALONG{i + 1:02d}", f"2024-01-01T00:01:{i:02d}Z")
+        for i in range(20)
+    ]
     write_delivery(tmp_path, "111111111111", "us-east-1", "2024-01-01", "x", cycle + long)
     with Trail() as t:
         assert t.ingest(tmp_path).ok
         lineage = _by_key(t.query("credential_lineage"))
         a = lineage["ASIACYCLEA"]
         assert (a["origin_kind"], a["origin_in_logs"], a["chain"]) == (
-            "cycle", False, "ASIACYCLEA < ASIACYCLEB")
+            "cycle",
+            False,
+            "ASIACYCLEA < ASIACYCLEB",
+        )
         last = lineage["ASIALONG20"]
         assert (last["origin_kind"], last["depth"], last["origin_access_key_id"]) == (
-            "depth_limit", 16, "ASIALONG04")
+            "depth_limit",
+            16,
+            "ASIALONG04",
+        )
         assert lineage["ASIALONG10"]["origin_kind"] == "not_in_logs"  # ASIALONG00 is the top
         followed = t.timeline(access_key="ASIACYCLEA", follow=True)
         assert followed["event_id"].n_unique() == followed.height == 2
@@ -408,20 +517,34 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cli_timeline_and_summary(db: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["timeline", "--db", str(db), "--ip", ATTACKER, "--format",
-                                 "csv"])
+    result = runner.invoke(cli, ["timeline", "--db", str(db), "--ip", ATTACKER, "--format", "csv"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("event_time,event_id,reached,hop,") and len(lines) == 7
-    result = runner.invoke(cli, ["summary", "--db", str(db), "--access-key",
-                                 KEYS["alice responder"], "--follow", "--format", "json"])
+    result = runner.invoke(
+        cli,
+        [
+            "summary",
+            "--db",
+            str(db),
+            "--access-key",
+            KEYS["alice responder"],
+            "--follow",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert [r["identity"].rsplit("/", 1)[-1] for r in json.loads(result.output)] == [
-        "alice-db", "alice-deploy", "alice"]
+        "alice-db",
+        "alice-deploy",
+        "alice",
+    ]
     result = runner.invoke(cli, ["timeline", "--db", str(db)])
     assert result.exit_code == 1 and "needs a pivot" in result.output
-    result = runner.invoke(cli, ["timeline", "--db", str(db), "--ip", ATTACKER,
-                                 "--since", "yesterday"])
+    result = runner.invoke(
+        cli, ["timeline", "--db", str(db), "--ip", ATTACKER, "--since", "yesterday"]
+    )
     assert result.exit_code == 1 and "not a date" in result.output
 
 
@@ -445,11 +568,17 @@ def test_invictus_console_session_keys_and_their_sign_in(invictus: Trail) -> Non
     two = keys.filter(pl.col("source_ips").str.contains(", "))
     assert dict(two.select("access_key_id", "source_ips").rows()) == {
         "ASIATFQR7NSC2T5YJDEY": "10.107.159.90, 10.8.8.10",
-        "AKIATFQZ7NSC8Q4X21BJ": "10.107.112.14, 10.248.16.43"}
+        "AKIATFQZ7NSC8Q4X21BJ": "10.107.112.14, 10.248.16.43",
+    }
     # benjamin's console session began before the logs (11:42:31, no ConsoleLogin logged)
     lineage = _by_key(invictus.query("credential_lineage"))
-    benjamin = [r for r in lineage.values() if r["identity_arn"]
-                and r["identity_arn"].endswith("user/benjamin") and r["key_kind"] == "temporary"]
+    benjamin = [
+        r
+        for r in lineage.values()
+        if r["identity_arn"]
+        and r["identity_arn"].endswith("user/benjamin")
+        and r["key_kind"] == "temporary"
+    ]
     assert benjamin and {r["origin_kind"] for r in benjamin} == {"not_in_logs"}
 
 
@@ -461,11 +590,16 @@ def test_invictus_assume_role_lineage(invictus: Trail) -> None:
     by_user = lineage.filter(pl.col("parent_access_key_id") == "AKIATFQR7NSC8Q4X20BJ")
     assert by_user.height == 10
     assert set(by_user.select("origin_kind", "origin", "depth").rows()) == {
-        ("long_term_key", "arn:aws:iam::123837392027:user/bert-jan", 1)}
+        ("long_term_key", "arn:aws:iam::123837392027:user/bert-jan", 1)
+    }
     services = lineage.filter(pl.col("origin_kind") == "aws_service")
     assert set(services["origin"]) == {
-        "ec2.amazonaws.com", "inspector2.amazonaws.com", "rds.amazonaws.com",
-        "lambda.amazonaws.com", "rolesanywhere.amazonaws.com"}
+        "ec2.amazonaws.com",
+        "inspector2.amazonaws.com",
+        "rds.amazonaws.com",
+        "lambda.amazonaws.com",
+        "rolesanywhere.amazonaws.com",
+    }
     assert lineage["depth"].max() == 1  # no role chaining in this capture
 
 
@@ -476,11 +610,12 @@ def test_invictus_stolen_instance_credentials_from_the_attackers_ip(invictus: Tr
     stolen = df.filter(pl.col("access_key_id") == "ASIATFQR7NSC36DZQP7P")
     assert stolen.height == 2 and set(stolen["origin_kind"]) == {"aws_service"}
     assert stolen["identity_arn"][0].endswith(
-        "assumed-role/stratus-red-team-ec2-steal-credentials-role/i-0dbc91f429e48eeed")
-    mint = df.filter((pl.col("reached") == "mint")
-                     & (pl.col("issued_access_key_id") == "ASIATFQR7NSC36DZQP7P"))
-    assert mint.select("identity_type", "source_ip").rows() == [
-        ("AWSService", "ec2.amazonaws.com")]
+        "assumed-role/stratus-red-team-ec2-steal-credentials-role/i-0dbc91f429e48eeed"
+    )
+    mint = df.filter(
+        (pl.col("reached") == "mint") & (pl.col("issued_access_key_id") == "ASIATFQR7NSC36DZQP7P")
+    )
+    assert mint.select("identity_type", "source_ip").rows() == [("AWSService", "ec2.amazonaws.com")]
     assert "AKIATFQR7NSC8Q4X20BJ" in set(df["access_key_id"])
     instance = _by_key(invictus.query("credential_keys"))["ASIATFQR7NSCSHSEVYP5"]
     assert instance["source_ips"] == "3.225.16.109"
@@ -501,7 +636,10 @@ def test_otrf_instance_role_key_used_from_outside() -> None:
         assert set(used["source_ip"]) == {"1.2.3.4"}
         assert set(used["event_name"]) == {"ListBuckets", "ListObjects", "GetObject"}
         assert set(used.select("origin_kind", "origin", "depth").rows()) == {
-            ("aws_service", "ec2.amazonaws.com", 1)}
+            ("aws_service", "ec2.amazonaws.com", 1)
+        }
         pedro = _by_key(t.query("credential_lineage"))["ASIA5FLZVX4OI4ZDQJOL"]
         assert (pedro["origin_kind"], pedro["origin"]) == (
-            "not_in_logs", "arn:aws:iam::123456789123:user/pedro")
+            "not_in_logs",
+            "arn:aws:iam::123456789123:user/pedro",
+        )

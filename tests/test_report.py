@@ -43,7 +43,8 @@ def test_sample_report_golden(sample_db: Path, golden: Any, fmt: str) -> None:
 def test_json_report_is_the_same_content(sample_db: Path) -> None:
     context = _context(sample_db, report.Scope.month("2026-10"))
     assert json.loads(render.render(context, "json")) == json.loads(
-        json.dumps(context, default=str))
+        json.dumps(context, default=str)
+    )
 
 
 def test_user_templates_override_the_packaged_ones(sample_db: Path, tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ HOSTILE = [
     "javascript:document.title='PWNED'",
     "| broken | table |",
     "`code` **bold** [link](javascript:alert(1))",
-    "=HYPERLINK(\"http://evil\",\"x\")",
+    '=HYPERLINK("http://evil","x")',
 ]
 
 
@@ -72,14 +73,24 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = invictus_records()[0]
     records = []
     for i, text in enumerate(HOSTILE):
-        records.append(dict(
-            base, eventID=f"55555555-0000-0000-0000-{i:012d}",
-            eventTime=f"2026-10-0{i + 1}T10:00:00Z", eventSource="organizations.amazonaws.com",
-            eventName="EnableAWSServiceAccess", userAgent=text, errorCode=None,
-            requestParameters={"servicePrincipal": text},
-            userIdentity=dict(base["userIdentity"], arn=f"arn:aws:iam::111111111111:user/{text}",
-                              accountId="111111111111"),
-            recipientAccountId="111111111111"))
+        records.append(
+            dict(
+                base,
+                eventID=f"55555555-0000-0000-0000-{i:012d}",
+                eventTime=f"2026-10-0{i + 1}T10:00:00Z",
+                eventSource="organizations.amazonaws.com",
+                eventName="EnableAWSServiceAccess",
+                userAgent=text,
+                errorCode=None,
+                requestParameters={"servicePrincipal": text},
+                userIdentity=dict(
+                    base["userIdentity"],
+                    arn=f"arn:aws:iam::111111111111:user/{text}",
+                    accountId="111111111111",
+                ),
+                recipientAccountId="111111111111",
+            )
+        )
     root = tmp / "logs"
     write_delivery(root, "111111111111", "us-east-1", "2026-10-01", "h", records)
     (root / "<img src=x onerror=alert(1)>.json").write_text("{not json")
@@ -118,16 +129,32 @@ class _Tags(HTMLParser):
         self.text += data
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("CI"),
-                    reason="needs Debian's chromium (.ci/run installs it; CI never skips)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="needs Debian's chromium (.ci/run installs it; CI never skips)",
+)
 def test_hostile_html_runs_nothing_in_a_real_browser(hostile_db: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render.render(_context(hostile_db, report.Scope()), "html"))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=2000"]
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=2000",
+    ]
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "<title>Root activity report</title>" in dom and "PWNED</title>" not in dom
     tags = _Tags()
     tags.feed(dom)
@@ -139,8 +166,12 @@ def test_hostile_html_runs_nothing_in_a_real_browser(hostile_db: Path, tmp_path:
     assert tags.names >= {"table", "tr", "td"}
     shot = ROOT / "tests" / "output" / "hostile_report.png"
     shot.parent.mkdir(exist_ok=True)
-    subprocess.run(["chromium", *flags, "--window-size=1280,2400", f"--screenshot={shot}",
-                    page.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        ["chromium", *flags, "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.stat().st_size > 10_000
 
 
@@ -157,6 +188,7 @@ def test_incident_report_narrows_to_a_principal_or_a_session(sample_db: Path) ->
     assert [f["account_id"] for f in by_root["findings"]] == [p15.account]
     assert {e["account_id"] for e in by_root["long_term_root"]} == {p15.account}
     assert [s["session_id"] for s in one["sessions"]] == [call["session_id"]]
-    assert all(f["session_id"] in (call["session_id"], call["access_key_id"])
-               for f in one["findings"])
+    assert all(
+        f["session_id"] in (call["session_id"], call["access_key_id"]) for f in one["findings"]
+    )
     assert len(whole["findings"]) > len(by_root["findings"]) + len(one["findings"])

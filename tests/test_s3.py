@@ -27,7 +27,8 @@ from trailscope.sources import NOT_EVENT_FOLDERS, Candidate, Filters, discover
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None,
-    reason="needs moto[server] and boto3, from the test extras: pip install -e '.[test]'")
+    reason="needs moto[server] and boto3, from the test extras: pip install -e '.[test]'",
+)
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 REGIONS = ("eu-west-1", "us-east-1")
@@ -54,8 +55,11 @@ def aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
-            if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy",
-                                                             "all_proxy"):
+            if name.startswith("AWS_") or name.lower() in (
+                "http_proxy",
+                "https_proxy",
+                "all_proxy",
+            ):
                 mp.delenv(name)
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -72,8 +76,11 @@ def endpoint(aws_env: Path) -> Iterator[str]:
     """http://127.0.0.1:PORT of a moto server run for this module."""
     port = _free_port()
     log = (aws_env / "moto.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 20
@@ -84,8 +91,9 @@ def endpoint(aws_env: Path) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("moto server did not start: "
-                                + (aws_env / "moto.log").read_text()[-2000:])
+                    pytest.fail(
+                        "moto server did not start: " + (aws_env / "moto.log").read_text()[-2000:]
+                    )
                 time.sleep(0.05)
         yield url
     finally:
@@ -102,20 +110,36 @@ def _admin(endpoint: str, service: str = "s3") -> Any:
     import boto3
 
     make: Any = boto3.client
-    return make(service, endpoint_url=endpoint, region_name="us-east-1",
-                aws_access_key_id="testing", aws_secret_access_key="testing")
+    return make(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _moto_auth(endpoint: str, unauthenticated: str) -> None:
     """Switch moto's IAM enforcement on ("0") or off ("inf")."""
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", method="POST",
-                                     data=unauthenticated.encode(),
-                                     headers={"Content-Type": "text/plain"})
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth",
+        method="POST",
+        data=unauthenticated.encode(),
+        headers={"Content-Type": "text/plain"},
+    )
     urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request).read()
 
 
-def _key(account: str, region: str, day: str, n: int, *, org: str | None = ORG,
-         service: str = "CloudTrail", prefix: str = "") -> str:
+def _key(
+    account: str,
+    region: str,
+    day: str,
+    n: int,
+    *,
+    org: str | None = ORG,
+    service: str = "CloudTrail",
+    prefix: str = "",
+) -> str:
     y, m, d = day.split("-")
     folder = f"{prefix}AWSLogs/{org + '/' if org else ''}{account}/{service}/{region}/{y}/{m}/{d}"
     return f"{folder}/{account}_{service}_{region}_{y}{m}{d}T12{n % 60:02d}Z_{n:04x}.json.gz"
@@ -123,7 +147,7 @@ def _key(account: str, region: str, day: str, n: int, *, org: str | None = ORG,
 
 def _delivery(n: int) -> bytes:
     """A real delivery file: three real records, different ones for each n."""
-    return gzip.compress(delivery_bytes(list(invictus_records()[3 * n:3 * n + 3])), mtime=0)
+    return gzip.compress(delivery_bytes(list(invictus_records()[3 * n : 3 * n + 3])), mtime=0)
 
 
 def _org_tree() -> dict[str, bytes]:
@@ -142,7 +166,8 @@ def _org_tree() -> dict[str, bytes]:
             tree[_key(ACCOUNTS[0], region, day, 0, service="CloudTrail-Digest")] = digest
     insight = {"eventVersion": "1.07", "eventType": "AwsCloudTrailInsight", "eventID": "x"}
     tree[_key(ACCOUNTS[1], "us-east-1", "2026-10-14", 0, service="CloudTrail-Insight")] = (
-        gzip.compress(delivery_bytes([insight])))
+        gzip.compress(delivery_bytes([insight]))
+    )
     tree[_key(LONE, "us-east-1", "2026-10-14", 40, org=None)] = _delivery(40)
     hidden = _key(ACCOUNTS[0], "us-east-1", "2026-10-14", 0).rsplit("/", 1)[0] + "/.hidden"
     tree[hidden] = b"{}"
@@ -152,12 +177,15 @@ def _org_tree() -> dict[str, bytes]:
 def _mixed_tree() -> dict[str, bytes]:
     """A shared bucket: the layout below a prefix, and files outside it."""
     return {
-        _key(ACCOUNTS[0], "us-east-1", "2026-10-14", 41, org=None, prefix="exports/"):
-            _delivery(41),
-        _key(ACCOUNTS[0], "us-east-1", "2026-10-20", 42, org=None, prefix="exports/"):
-            _delivery(42),
-        _key(ACCOUNTS[1], "eu-west-1", "2026-10-14", 43, org=None, prefix="exports/"):
-            _delivery(43),
+        _key(ACCOUNTS[0], "us-east-1", "2026-10-14", 41, org=None, prefix="exports/"): _delivery(
+            41
+        ),
+        _key(ACCOUNTS[0], "us-east-1", "2026-10-20", 42, org=None, prefix="exports/"): _delivery(
+            42
+        ),
+        _key(ACCOUNTS[1], "eu-west-1", "2026-10-14", 43, org=None, prefix="exports/"): _delivery(
+            43
+        ),
         "notes/readme.txt": b"where the exports came from",
         "top.json": delivery_bytes(list(invictus_records()[200:201])),
     }
@@ -210,24 +238,37 @@ def test_the_listed_day_range_is_what_filters_keep() -> None:
 
 def test_one_account_one_region_one_day_lists_and_reads_only_that(buckets: str) -> None:
     stats = s3.S3Stats()
-    f = Filters.make(account=[ACCOUNTS[0]], region=["us-east-1"], since="2026-10-14",
-                     until="2026-10-14")
+    f = Filters.make(
+        account=[ACCOUNTS[0]], region=["us-east-1"], since="2026-10-14", until="2026-10-14"
+    )
     found = list(s3.discover_s3("s3://org-trail/", f, endpoint_url=buckets, stats=stats))
     base = f"AWSLogs/{ORG}/{ACCOUNTS[0]}/"
     # the bucket root and AWSLogs/ (which may hold org folders and account folders), then the
     # account named directly (its folders: CloudTrail, CloudTrail-Digest), then one key range
     # per region folder: the 14th and the 15th, whose folder may hold the end of the 14th
-    assert sorted(stats.listed) == sorted([
-        "", "AWSLogs/", base, base + "CloudTrail/us-east-1/",
-        base + "CloudTrail-Digest/us-east-1/"])
-    events = [_key(ACCOUNTS[0], "us-east-1", day, n)
-              for n, day in ((5, "2026-10-14"), (6, "2026-10-15"))]
-    digests = [_key(ACCOUNTS[0], "us-east-1", day, 0, service="CloudTrail-Digest")
-               for day in ("2026-10-14", "2026-10-15")]
+    assert sorted(stats.listed) == sorted(
+        [
+            "",
+            "AWSLogs/",
+            base,
+            base + "CloudTrail/us-east-1/",
+            base + "CloudTrail-Digest/us-east-1/",
+        ]
+    )
+    events = [
+        _key(ACCOUNTS[0], "us-east-1", day, n) for n, day in ((5, "2026-10-14"), (6, "2026-10-15"))
+    ]
+    digests = [
+        _key(ACCOUNTS[0], "us-east-1", day, 0, service="CloudTrail-Digest")
+        for day in ("2026-10-14", "2026-10-15")
+    ]
     hidden = events[0].rsplit("/", 1)[0] + "/.hidden"
     assert _keys(found) == sorted([*events, *digests, hidden])
     assert {k: c.skip for k, c in zip(_keys(found), found, strict=True) if c.skip} == {
-        digests[0]: DIGEST, digests[1]: DIGEST, hidden: "hidden file"}
+        digests[0]: DIGEST,
+        digests[1]: DIGEST,
+        hidden: "hidden file",
+    }
     got = list(s3.fetch(found, endpoint_url=buckets, stats=stats))
     assert [c for c, _, _ in got] == found
     assert stats.fetched == events  # digests and the hidden file are not downloaded
@@ -248,7 +289,8 @@ def test_without_filters_the_bucket_is_listed_flat(buckets: str) -> None:
     assert stats.listed == [""] and stats.requests == Counter({"ListObjectsV2": 1})
     assert all(c.etag and c.mtime > 1e9 for c in found)
     assert Counter(c.skip for c in found) == Counter(
-        {None: 25, DIGEST: 8, INSIGHT: 1, "hidden file": 1})
+        {None: 25, DIGEST: 8, INSIGHT: 1, "hidden file": 1}
+    )
 
 
 FILTERS = {
@@ -262,15 +304,22 @@ FILTERS = {
     "later": {"since": "2026-10-30"},
     "elsewhere": {"account": ["999999999999"]},
 }
-ROOTS = ["org-trail/AWSLogs/", f"org-trail/AWSLogs/{ORG}/",
-         f"org-trail/AWSLogs/{ORG}/{ACCOUNTS[0]}/CloudTrail/us-east-1/2026/",
-         f"org-trail/AWSLogs/{ORG}/{ACCOUNTS[0]}", "mixed/", "mixed/exports"]
+ROOTS = [
+    "org-trail/AWSLogs/",
+    f"org-trail/AWSLogs/{ORG}/",
+    f"org-trail/AWSLogs/{ORG}/{ACCOUNTS[0]}/CloudTrail/us-east-1/2026/",
+    f"org-trail/AWSLogs/{ORG}/{ACCOUNTS[0]}",
+    "mixed/",
+    "mixed/exports",
+]
 # every filter on the bucket root, every root under no filter and under two, and a few with
 # two keys a page, so that every folder takes several ListObjectsV2 pages
-AGREE = ([("org-trail/", name, 1000) for name in FILTERS]
-         + [(root, name, 1000) for root in ROOTS for name in ("none", "day", "all")]
-         + [("org-trail/", name, 2) for name in ("none", "since", "all")]
-         + [("mixed/exports", "day", 2)])
+AGREE = (
+    [("org-trail/", name, 1000) for name in FILTERS]
+    + [(root, name, 1000) for root in ROOTS for name in ("none", "day", "all")]
+    + [("org-trail/", name, 2) for name in ("none", "since", "all")]
+    + [("mixed/exports", "day", 2)]
+)
 
 
 @pytest.fixture(scope="module")
@@ -286,9 +335,14 @@ def local_trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("root,name,page_keys", AGREE)
-def test_s3_and_local_discovery_keep_the_same_files(buckets: str, local_trees: Path,
-                                                    monkeypatch: pytest.MonkeyPatch, root: str,
-                                                    name: str, page_keys: int) -> None:
+def test_s3_and_local_discovery_keep_the_same_files(
+    buckets: str,
+    local_trees: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    root: str,
+    name: str,
+    page_keys: int,
+) -> None:
     """The same tree in a bucket and in a folder, the same filters: the same files, skipped for
     the same reasons (sources.discover is the reference)."""
     monkeypatch.setattr(s3, "PAGE_KEYS", page_keys)
@@ -296,8 +350,10 @@ def test_s3_and_local_discovery_keep_the_same_files(buckets: str, local_trees: P
     stats = s3.S3Stats()
     remote = list(s3.discover_s3(f"s3://{root}", f, endpoint_url=buckets, stats=stats))
     bucket = root.split("/")[0]
-    local = [(Path(c.path).relative_to(local_trees / bucket).as_posix(), c.skip)
-             for c in discover([str(local_trees / root)], f)]
+    local = [
+        (Path(c.path).relative_to(local_trees / bucket).as_posix(), c.skip)
+        for c in discover([str(local_trees / root)], f)
+    ]
     assert sorted((k, c.skip) for k, c in zip(_keys(remote), remote, strict=True)) == sorted(local)
     assert _keys(remote) == sorted(_keys(remote))  # in key order
     assert set(stats.requests) <= {"ListObjectsV2"}  # nothing downloaded to decide
@@ -332,8 +388,7 @@ def test_a_rerun_fetches_only_new_or_changed_objects(endpoint: str) -> None:
 
     def run() -> tuple[list[Candidate], s3.S3Stats]:
         stats = s3.S3Stats()
-        found = s3.discover_s3("s3://incremental/", Filters(), endpoint_url=endpoint,
-                               stats=stats)
+        found = s3.discover_s3("s3://incremental/", Filters(), endpoint_url=endpoint, stats=stats)
         new = [c for c in found if (c.path, c.size, c.mtime) not in manifest]
         for cand, data, reason in s3.fetch(new, endpoint_url=endpoint, stats=stats):
             assert data is not None and reason is None
@@ -364,37 +419,67 @@ def test_a_bad_object_is_reported_and_the_others_are_read(endpoint: str) -> None
     client = _admin(endpoint)
     client.create_bucket(Bucket="guarded")
     day = "2026-10-14"
-    names = {"good": 70, "denied": 71, "corrupt": 72, "vanished": 73, "changed": 74,
-             "archived": 75, "last": 76}
+    names = {
+        "good": 70,
+        "denied": 71,
+        "corrupt": 72,
+        "vanished": 73,
+        "changed": 74,
+        "archived": 75,
+        "last": 76,
+    }
     key = {name: _key(ACCOUNTS[0], "us-east-1", day, n, org=None) for name, n in names.items()}
     for name, n in names.items():
         data = _delivery(n)
-        client.put_object(Bucket="guarded", Key=key[name],
-                          Body=data[:len(data) // 2] if name == "corrupt" else data,
-                          StorageClass="GLACIER" if name == "archived" else "STANDARD")
+        client.put_object(
+            Bucket="guarded",
+            Key=key[name],
+            Body=data[: len(data) // 2] if name == "corrupt" else data,
+            StorageClass="GLACIER" if name == "archived" else "STANDARD",
+        )
     digest = _key(ACCOUNTS[0], "us-east-1", day, 0, org=None, service="CloudTrail-Digest")
     client.put_object(Bucket="guarded", Key=digest, Body=b"{}")
     found = list(s3.discover_s3("s3://guarded/", Filters(), endpoint_url=endpoint))
     assert len(found) == 8
     client.delete_object(Bucket="guarded", Key=key["vanished"])
     client.put_object(Bucket="guarded", Key=key["changed"], Body=_delivery(90))
-    client.put_bucket_policy(Bucket="guarded", Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
-                       "Resource": f"arn:aws:s3:::guarded/{key['denied']}"}]}))
+    client.put_bucket_policy(
+        Bucket="guarded",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::guarded/{key['denied']}",
+                    }
+                ],
+            }
+        ),
+    )
     stats = s3.S3Stats()
     local = Candidate("/var/log/trail.json", 10, 0.0)  # not S3: passed through for the caller
     got = list(s3.fetch([*found, local], endpoint_url=endpoint, workers=3, stats=stats))
     assert [c for c, _, _ in got] == [*found, local] and got.pop() == (local, None, None)
     by_key = dict(zip(_keys(found), got, strict=True))
     url = {name: f"s3://guarded/{k}" for name, k in key.items()}
-    assert by_key[key["denied"]][1:] == (None, (
-        f"access denied: {url['denied']} (the caller needs s3:GetObject, and kms:Decrypt if "
-        f"the trail uses SSE-KMS)"))
+    assert by_key[key["denied"]][1:] == (
+        None,
+        (
+            f"access denied: {url['denied']} (the caller needs s3:GetObject, and kms:Decrypt if "
+            f"the trail uses SSE-KMS)"
+        ),
+    )
     assert by_key[key["vanished"]][1:] == (
-        None, f"gone: {url['vanished']} was deleted after it was listed")
+        None,
+        f"gone: {url['vanished']} was deleted after it was listed",
+    )
     assert by_key[key["changed"]][1:] == (
-        None, f"changed since it was listed: {url['changed']}; run ingest again")
+        None,
+        f"changed since it was listed: {url['changed']}; run ingest again",
+    )
     assert by_key[digest][1:] == (None, None)  # a skipped candidate: no request
     corrupt = by_key[key["corrupt"]][1]
     assert corrupt is not None and len(corrupt) == by_key[key["corrupt"]][0].size
@@ -404,14 +489,19 @@ def test_a_bad_object_is_reported_and_the_others_are_read(endpoint: str) -> None
         _, good, reason = by_key[key[name]]
         assert reason is None and good is not None
         assert formats.read_bytes(good).error is None
-    assert by_key[key["archived"]][1:] == (None, (
-        f"archived: {url['archived']} is in an archive storage class (Glacier or Deep Archive); "
-        f"restore it, then run ingest again"))
+    assert by_key[key["archived"]][1:] == (
+        None,
+        (
+            f"archived: {url['archived']} is in an archive storage class (Glacier or Deep Archive); "
+            f"restore it, then run ingest again"
+        ),
+    )
     assert stats.requests["GetObject"] == 7 and digest not in stats.fetched
 
 
-def test_credentials_moto_rejects_and_an_iam_denial(endpoint: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_moto_rejects_and_an_iam_denial(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With moto's IAM enforcement on: unknown keys stop the run with a clear message; a user
     whose policy denies one object gets S3's real AccessDenied for it, and the rest."""
     client = _admin(endpoint)
@@ -423,12 +513,23 @@ def test_credentials_moto_rejects_and_an_iam_denial(endpoint: str,
     found = list(s3.discover_s3("s3://locked/", Filters(), endpoint_url=endpoint))
     iam = _admin(endpoint, "iam")
     iam.create_user(UserName="responder")
-    iam.put_user_policy(UserName="responder", PolicyName="read-trail", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-            {"Effect": "Deny", "Action": "s3:GetObject",
-             "Resource": f"arn:aws:s3:::locked/{denied}"}]}))
+    iam.put_user_policy(
+        UserName="responder",
+        PolicyName="read-trail",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::locked/{denied}",
+                    },
+                ],
+            }
+        ),
+    )
     access = iam.create_access_key(UserName="responder")["AccessKey"]
     _moto_auth(endpoint, "0")
     try:
@@ -436,29 +537,36 @@ def test_credentials_moto_rejects_and_an_iam_denial(endpoint: str,
             list(s3.discover_s3("s3://locked/", Filters(), endpoint_url=endpoint))
         assert str(e.value).startswith(
             "AWS credentials rejected (InvalidAccessKeyId) while listing s3://locked/: they "
-            "have expired or are wrong; refresh them")
+            "have expired or are wrong; refresh them"
+        )
         with pytest.raises(BadSource) as e:  # mid-run: the run stops, naming the object
             list(s3.fetch(found, endpoint_url=endpoint))
         assert str(e.value).startswith(
-            f"AWS credentials rejected (InvalidAccessKeyId) while reading {found[0].path}: ")
+            f"AWS credentials rejected (InvalidAccessKeyId) while reading {found[0].path}: "
+        )
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
         got = {c.path: (data, reason) for c, data, reason in s3.fetch(found, endpoint_url=endpoint)}
     finally:
         _moto_auth(endpoint, "inf")
-    assert got[f"s3://locked/{denied}"] == (None, (
-        f"access denied: s3://locked/{denied} (the caller needs s3:GetObject, and kms:Decrypt "
-        f"if the trail uses SSE-KMS)"))
+    assert got[f"s3://locked/{denied}"] == (
+        None,
+        (
+            f"access denied: s3://locked/{denied} (the caller needs s3:GetObject, and kms:Decrypt "
+            f"if the trail uses SSE-KMS)"
+        ),
+    )
     data, reason = got[f"s3://locked/{allowed}"]
     assert reason is None and data == _delivery(80)
 
 
 def test_a_missing_bucket_stops_the_run_with_a_clear_message(endpoint: str) -> None:
-    message = (f"no such bucket: no-such-trail-bucket (at {endpoint}): check the name; a trail's "
-               f"bucket is shown by `aws cloudtrail describe-trails`")
+    message = (
+        f"no such bucket: no-such-trail-bucket (at {endpoint}): check the name; a trail's "
+        f"bucket is shown by `aws cloudtrail describe-trails`"
+    )
     with pytest.raises(BadSource) as e:
-        list(s3.discover_s3("s3://no-such-trail-bucket/AWSLogs/", Filters(),
-                            endpoint_url=endpoint))
+        list(s3.discover_s3("s3://no-such-trail-bucket/AWSLogs/", Filters(), endpoint_url=endpoint))
     assert str(e.value) == message
     lost = Candidate("s3://no-such-trail-bucket/AWSLogs/x.json.gz", 10, 0.0, etag="abc")
     with pytest.raises(BadSource) as e:
@@ -467,62 +575,87 @@ def test_a_missing_bucket_stops_the_run_with_a_clear_message(endpoint: str) -> N
 
 
 def test_nothing_at_the_url_is_a_clear_error(buckets: str) -> None:
-    with pytest.raises(BadSource, match=r"^nothing in s3://org-trail/AWSLogs/o-zzzzzzzzzz/: no "
-                                        r"key starts with that prefix \(CloudTrail keys look"):
-        list(s3.discover_s3("s3://org-trail/AWSLogs/o-zzzzzzzzzz/", Filters(),
-                            endpoint_url=buckets))
-    with pytest.raises(BadSource, match=r"^nothing at s3://org-trail/AWSLog: no object of that "
-                                        r"name and no folder below it$"):
+    with pytest.raises(
+        BadSource,
+        match=r"^nothing in s3://org-trail/AWSLogs/o-zzzzzzzzzz/: no "
+        r"key starts with that prefix \(CloudTrail keys look",
+    ):
+        list(
+            s3.discover_s3("s3://org-trail/AWSLogs/o-zzzzzzzzzz/", Filters(), endpoint_url=buckets)
+        )
+    with pytest.raises(
+        BadSource,
+        match=r"^nothing at s3://org-trail/AWSLog: no object of that "
+        r"name and no folder below it$",
+    ):
         list(s3.discover_s3("s3://org-trail/AWSLog", Filters(), endpoint_url=buckets))
     one = _key(ACCOUNTS[2], "eu-west-1", "2026-10-13", 16)
-    found = list(s3.discover_s3(f"s3://org-trail/{one}", Filters.make(account=[LONE]),
-                                endpoint_url=buckets))
+    found = list(
+        s3.discover_s3(f"s3://org-trail/{one}", Filters.make(account=[LONE]), endpoint_url=buckets)
+    )
     assert _keys(found) == [one]  # a named object is read whatever the filters, as a named file
 
 
-def test_an_endpoint_refusing_connections_is_a_clear_error(aws_env: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_an_endpoint_refusing_connections_is_a_clear_error(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(s3, "MAX_ATTEMPTS", 2)  # one retry, to keep the test short
     dead = f"http://127.0.0.1:{_free_port()}"
     stats = s3.S3Stats()
     with pytest.raises(BadSource) as e:
         list(s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=dead, stats=stats))
-    assert str(e.value).startswith(f"cannot connect to S3 at {dead} while listing "
-                                   f"s3://org-trail/: Could not connect to the endpoint URL")
+    assert str(e.value).startswith(
+        f"cannot connect to S3 at {dead} while listing "
+        f"s3://org-trail/: Could not connect to the endpoint URL"
+    )
     assert str(e.value).endswith("(check --endpoint-url, the network and any proxy)")
     assert stats.requests == Counter({"ListObjectsV2": 2})  # retried, then gave up
-    with pytest.raises(BadSource, match=rf"^cannot connect to S3 at {dead} while reading "
-                                        r"s3://org-trail/AWSLogs/x\.json\.gz: "):
-        list(s3.fetch([Candidate("s3://org-trail/AWSLogs/x.json.gz", 1, 0.0)],
-                      endpoint_url=dead))
+    with pytest.raises(
+        BadSource,
+        match=rf"^cannot connect to S3 at {dead} while reading "
+        r"s3://org-trail/AWSLogs/x\.json\.gz: ",
+    ):
+        list(s3.fetch([Candidate("s3://org-trail/AWSLogs/x.json.gz", 1, 0.0)], endpoint_url=dead))
 
 
-def test_credentials_come_from_the_chain_or_a_named_profile(buckets: str, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_credentials_come_from_the_chain_or_a_named_profile(
+    buckets: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    with pytest.raises(BadSource, match=r"^no usable AWS credentials \(Unable to locate "
-                                        r"credentials\): pass --profile, set AWS_PROFILE"):
+    with pytest.raises(
+        BadSource,
+        match=r"^no usable AWS credentials \(Unable to locate "
+        r"credentials\): pass --profile, set AWS_PROFILE",
+    ):
         list(s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=buckets))
     (tmp_path / "config").write_text("[profile responder]\nregion = us-east-1\n")
     (tmp_path / "credentials").write_text(
-        "[responder]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+        "[responder]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    found = list(s3.discover_s3("s3://org-trail/", Filters.make(account=[LONE]),
-                                endpoint_url=buckets, profile="responder"))
+    found = list(
+        s3.discover_s3(
+            "s3://org-trail/",
+            Filters.make(account=[LONE]),
+            endpoint_url=buckets,
+            profile="responder",
+        )
+    )
     assert len(found) == 1
-    with pytest.raises(BadSource, match=r"^no AWS profile named 'nobody' \(see `aws configure "
-                                        r"list-profiles`"):
-        list(s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=buckets,
-                            profile="nobody"))
+    with pytest.raises(
+        BadSource,
+        match=r"^no AWS profile named 'nobody' \(see `aws configure "
+        r"list-profiles`",
+    ):
+        list(s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=buckets, profile="nobody"))
 
 
 def test_fetch_reads_a_bounded_amount_ahead(buckets: str) -> None:
-    found = [c for c in s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=buckets)
-             if not c.skip]
+    found = [
+        c for c in s3.discover_s3("s3://org-trail/", Filters(), endpoint_url=buckets) if not c.skip
+    ]
     pulled = 0
 
     def given() -> Iterator[Candidate]:
@@ -544,21 +677,39 @@ def test_fetch_reads_a_bounded_amount_ahead(buckets: str) -> None:
 
 
 EXPLAINED = {
-    "ExpiredToken": (True, (
-        "AWS credentials rejected (ExpiredToken) while reading s3://b/k: they have expired or "
-        "are wrong; refresh them (`aws sso login --profile ir`, a new session, or another "
-        "--profile) and run ingest again: what was already stored is kept")),
-    "SlowDown": (False, (
-        "S3 still throttling (SlowDown) after 6 attempts: s3://b/k; run ingest again later")),
-    "KMS.DisabledException": (False, (
-        "cannot decrypt: s3://b/k (SSE-KMS: the caller needs kms:Decrypt on the trail's key; "
-        "KMS.DisabledException: key disabled)")),
-    "PermanentRedirect": (True, (
-        "the bucket of s3://b/k is not in region us-east-1 (PermanentRedirect): it is in "
-        "eu-west-1: use --region eu-west-1 or AWS_REGION=eu-west-1")),
-    "RequestTimeTooSkewed": (True, (
-        "this machine's clock is more than 15 minutes off, so S3 refuses the requests: set the "
-        "clock (NTP) and run ingest again")),
+    "ExpiredToken": (
+        True,
+        (
+            "AWS credentials rejected (ExpiredToken) while reading s3://b/k: they have expired or "
+            "are wrong; refresh them (`aws sso login --profile ir`, a new session, or another "
+            "--profile) and run ingest again: what was already stored is kept"
+        ),
+    ),
+    "SlowDown": (
+        False,
+        ("S3 still throttling (SlowDown) after 6 attempts: s3://b/k; run ingest again later"),
+    ),
+    "KMS.DisabledException": (
+        False,
+        (
+            "cannot decrypt: s3://b/k (SSE-KMS: the caller needs kms:Decrypt on the trail's key; "
+            "KMS.DisabledException: key disabled)"
+        ),
+    ),
+    "PermanentRedirect": (
+        True,
+        (
+            "the bucket of s3://b/k is not in region us-east-1 (PermanentRedirect): it is in "
+            "eu-west-1: use --region eu-west-1 or AWS_REGION=eu-west-1"
+        ),
+    ),
+    "RequestTimeTooSkewed": (
+        True,
+        (
+            "this machine's clock is more than 15 minutes off, so S3 refuses the requests: set the "
+            "clock (NTP) and run ingest again"
+        ),
+    ),
     "InternalError": (False, "S3 error InternalError: key disabled: s3://b/k"),
 }
 
@@ -569,8 +720,10 @@ def test_errors_moto_cannot_produce_are_explained(code: str) -> None:
     the retries, SSE-KMS, another region, clock skew), shaped as botocore hands it over."""
     from botocore.exceptions import ClientError
 
-    response: Any = {"Error": {"Code": code, "Message": "key disabled"},
-                     "ResponseMetadata": {"HTTPHeaders": {"x-amz-bucket-region": "eu-west-1"}}}
+    response: Any = {
+        "Error": {"Code": code, "Message": "key disabled"},
+        "ResponseMetadata": {"HTTPHeaders": {"x-amz-bucket-region": "eu-west-1"}},
+    }
     error = ClientError(response, "GetObject")
     where = s3._Where("https://s3.amazonaws.com", "us-east-1", "ir")
     assert s3._explain(error, "s3://b/k", where, listing=False) == EXPLAINED[code]
@@ -590,17 +743,28 @@ def test_ingest_from_s3_end_to_end(endpoint: str, tmp_path: Path) -> None:
     for n, key in keys.items():
         data = _delivery(n)
         client.put_object(Bucket="e2e", Key=key, Body=data[:40] if n == 103 else data)
-    deny = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::e2e/{keys[104]}"}]}
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::e2e/{keys[104]}",
+            }
+        ],
+    }
     client.put_bucket_policy(Bucket="e2e", Policy=json.dumps(deny))
     from trailscope.trail import Trail
 
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest("s3://e2e/", account=[ACCOUNTS[0]], endpoint_url=endpoint)
         assert (s.files_seen, s.files_read, s.files_rejected, s.stored) == (5, 5, 2, 9)
-        reasons = dict(trail.con.sql(
-            "select f.path, r.reason from rejected r join files f using (file_id)").fetchall())
+        reasons = dict(
+            trail.con.sql(
+                "select f.path, r.reason from rejected r join files f using (file_id)"
+            ).fetchall()
+        )
         assert reasons[f"s3://e2e/{keys[104]}"].startswith("access denied: s3://e2e/")
         assert reasons[f"s3://e2e/{keys[103]}"].startswith("truncated or corrupt gzip")
         etags = trail.con.sql("select count(etag) from files").fetchall()[0][0]
@@ -609,8 +773,21 @@ def test_ingest_from_s3_end_to_end(endpoint: str, tmp_path: Path) -> None:
         again = trail.ingest("s3://e2e/", account=[ACCOUNTS[0]], endpoint_url=endpoint)
         # the denied object's bytes were never read, so it is tried again; nothing else is
         assert (again.files_already, again.files_read, again.stored) == (4, 1, 3)
-    out = subprocess.run([sys.executable, "-m", "trailscope", "ingest", "s3://e2e/", "--db",
-                          str(tmp_path / "cli.duckdb"), "--endpoint-url", endpoint],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trailscope",
+            "ingest",
+            "s3://e2e/",
+            "--db",
+            str(tmp_path / "cli.duckdb"),
+            "--endpoint-url",
+            endpoint,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 3, out.stderr  # the corrupt object is still rejected
     assert "records: 15 read, 15 stored" in out.stderr

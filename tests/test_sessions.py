@@ -21,11 +21,22 @@ from trailscope.trail import Trail
 HERE = FIXTURES / "assume_root"
 CASES = {c.case_id: c for c in PLANTED}
 P04_SESSION = CASES["P04"].event_ids[0]
-MODULES = ("assume_root_calls", "root_session_events", "assume_root_sessions",
-           "assume_root_session_timeline", "root_long_term_activity", "root_credential_changes",
-           "root_credentials", "task_policy_actions", "task_event_actions", "check_duration",
-           "check_task_scope", "check_authorization", "check_orphan_sessions",
-           "check_root_outside_assumeroot")
+MODULES = (
+    "assume_root_calls",
+    "root_session_events",
+    "assume_root_sessions",
+    "assume_root_session_timeline",
+    "root_long_term_activity",
+    "root_credential_changes",
+    "root_credentials",
+    "task_policy_actions",
+    "task_event_actions",
+    "check_duration",
+    "check_task_scope",
+    "check_authorization",
+    "check_orphan_sessions",
+    "check_root_outside_assumeroot",
+)
 PARAMS: dict[str, dict[str, Any]] = {"assume_root_session_timeline": {"session_id": P04_SESSION}}
 
 
@@ -58,10 +69,14 @@ def _utc(text: str) -> datetime:
 
 # the modules ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", MODULES)
-def test_golden_over_the_sample(sample_trail: Trail, golden: Callable[[str, str], None],
-                                name: str) -> None:
-    golden(f"queries/{name}.csv", module_result(sample_trail, name, PARAMS.get(name, {})).write_csv())
+def test_golden_over_the_sample(
+    sample_trail: Trail, golden: Callable[[str, str], None], name: str
+) -> None:
+    golden(
+        f"queries/{name}.csv", module_result(sample_trail, name, PARAMS.get(name, {})).write_csv()
+    )
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -70,14 +85,14 @@ def test_columns_equal_outputs_on_an_empty_database(name: str) -> None:
     assert df.is_empty() == (name not in ("task_policy_actions", "task_event_actions"))
 
 
-def test_generated_policy_modules_match_task_policies_json(request: pytest.FixtureRequest
-                                                           ) -> None:
+def test_generated_policy_modules_match_task_policies_json(request: pytest.FixtureRequest) -> None:
     if request.config.getoption("--update-golden"):
         sessions.write_policy_modules(ROOT / "queries")
     for name, text in sessions.policy_modules().items():
         path = ROOT / "queries" / f"{name}.sql"
         assert path.read_text(encoding="utf-8") == text, (
-            f"{path} is stale: run python -m trailscope.sessions")
+            f"{path} is stale: run python -m trailscope.sessions"
+        )
 
 
 def test_policy_modules_hold_the_json(sample_trail: Trail) -> None:
@@ -88,7 +103,9 @@ def test_policy_modules_hold_the_json(sample_trail: Trail) -> None:
         assert sorted(r["action"] for r in current) == sorted(policy["actions"])
     (removed,) = _rows(policies, action="iam:DeleteVirtualMFADevice")
     assert (str(removed["allowed_from"]), str(removed["allowed_until"])) == (
-        "2024-11-14", "2025-01-07")
+        "2024-11-14",
+        "2025-01-07",
+    )
     actions = sample_trail.query("task_event_actions")
     assert len(actions) == len(data["event_actions"])
     assert _rows(actions, event_name="ListBuckets")[0]["action"] == "s3:ListAllMyBuckets"
@@ -97,17 +114,27 @@ def test_policy_modules_hold_the_json(sample_trail: Trail) -> None:
 
 # sessions of the sample organization -----------------------------------------------------------
 
+
 def test_one_row_per_call_failed_ones_too_and_the_orphan(sample_trail: Trail) -> None:
     df = sample_trail.sessions()
     assert df.columns == list(load_queries()["assume_root_sessions"].outputs)
     calls = df.filter(pl.col("session_kind") == "assume_root")
     assert len(calls) == 22  # the README's table of AssumeRoot calls
     assert sorted(calls.filter(pl.col("outcome") == "failed")["error_code"].to_list()) == [
-        "AccessDenied", "AccessDenied", "AccessDenied", "AccessDenied", "Throttling",
-        "ValidationError"]
+        "AccessDenied",
+        "AccessDenied",
+        "AccessDenied",
+        "AccessDenied",
+        "Throttling",
+        "ValidationError",
+    ]
     (orphan,) = _rows(df, session_kind="orphan")
-    assert (orphan["session_id"], orphan["target_account_id"], orphan["events"],
-            orphan["caller_arn"]) == ("ASIAP3YNZBADRG5FVBVE", "400000000011", 3, None)
+    assert (
+        orphan["session_id"],
+        orphan["target_account_id"],
+        orphan["events"],
+        orphan["caller_arn"],
+    ) == ("ASIAP3YNZBADRG5FVBVE", "400000000011", 3, None)
     assert orphan["issued_at"] == _utc("2026-10-07 12:58:03")  # its creationDate
 
 
@@ -115,10 +142,15 @@ def test_calls_are_read_whatever_their_form(sample_trail: Trail) -> None:
     calls = sample_trail.query("assume_root_calls")
     (p09,) = _rows(calls, session_id=CASES["P09"].event_ids[0])
     assert (p09["target_principal"], p09["target_account_id"]) == (
-        "arn:aws:iam::400000000001:root", "400000000001")
+        "arn:aws:iam::400000000001:root",
+        "400000000001",
+    )
     (p01,) = _rows(calls, session_id=CASES["P01"].event_ids[0])
     assert (p01["requested_duration"], p01["duration_seconds"], p01["access_key_id"]) == (
-        3600, 3600, None)
+        3600,
+        3600,
+        None,
+    )
     (n10,) = _rows(calls, session_id=CASES["N10"].event_ids[0])
     assert (n10["requested_duration"], n10["call_region"]) == (600, "ap-southeast-2")
     assert n10["expires_at"] == _utc("2026-10-08 09:10:08")  # issue + 600 s
@@ -135,12 +167,18 @@ def test_sessions_span_regions_and_late_deliveries(sample_trail: Trail) -> None:
     by_id = {r["session_id"]: r for r in sample_trail.sessions().rows(named=True)}
     n05 = by_id[CASES["N05"].event_ids[0]]  # console: ConsoleLogin in eu-west-1, IAM global
     assert (n05["regions"], n05["events"], n05["out_of_scope_events"]) == (
-        "eu-west-1,us-east-1", 3, 0)
+        "eu-west-1,us-east-1",
+        3,
+        0,
+    )
     n08 = by_id[CASES["N08"].event_ids[0]]  # its AssumeRoot arrived 70 minutes late
     assert (n08["events"], n08["regions"]) == (2, "eu-west-1")
     n10 = by_id[CASES["N10"].event_ids[0]]
     assert (n10["call_region"], n10["regions"], n10["events"]) == (
-        "ap-southeast-2", "ap-southeast-2", 2)
+        "ap-southeast-2",
+        "ap-southeast-2",
+        2,
+    )
     retried = [by_id[i] for i in CASES["N09"].event_ids[:2]]
     assert [(r["outcome"], r["events"]) for r in retried] == [("failed", 0), ("issued", 3)]
     n01 = by_id[CASES["N01"].event_ids[0]]
@@ -150,10 +188,10 @@ def test_sessions_span_regions_and_late_deliveries(sample_trail: Trail) -> None:
 def test_every_root_session_event_is_linked_once(sample_trail: Trail) -> None:
     events = sample_trail.query("root_session_events")
     assert events["event_id"].is_unique().all()
-    planted = {e for c in PLANTED if c.check != "root_outside_assumeroot"
-               for e in c.event_ids[1:]}
-    roots = set(sample_trail.sql("select event_id from events where identity_type = 'Root'")
-                ["event_id"])
+    planted = {e for c in PLANTED if c.check != "root_outside_assumeroot" for e in c.event_ids[1:]}
+    roots = set(
+        sample_trail.sql("select event_id from events where identity_type = 'Root'")["event_id"]
+    )
     assert planted & roots <= set(events["event_id"])
     n05_login = CASES["N05"].event_ids[1]
     assert _rows(events, event_id=n05_login)[0]["scope"] == "session bookkeeping"
@@ -162,8 +200,7 @@ def test_every_root_session_event_is_linked_once(sample_trail: Trail) -> None:
 def test_timeline_by_call_or_key(sample_trail: Trail) -> None:
     timeline = sample_trail.session_timeline(P04_SESSION)
     assert timeline["event_id"].to_list() == list(CASES["P04"].event_ids)
-    assert timeline["scope"].to_list() == ["issuing call", "in scope", "in scope",
-                                           "out of scope"]
+    assert timeline["scope"].to_list() == ["issuing call", "in scope", "in scope", "out of scope"]
     assert timeline["seq"].to_list() == [1, 2, 3, 4]
     key = _rows(sample_trail.sessions(), session_id=P04_SESSION)[0]["access_key_id"]
     assert sample_trail.session_timeline(key).equals(timeline)
@@ -183,15 +220,18 @@ def test_session_filters(sample_trail: Trail) -> None:
 
 # long-term root use and the credentials lifecycle --------------------------------------------
 
+
 def test_root_sessions_never_count_as_long_term_root_use(sample_trail: Trail) -> None:
     activity = sample_trail.query("root_long_term_activity")
     long_term = set(activity["event_id"])
     expected = {e for c in ("P13", "P14", "P15") for e in CASES[c].event_ids}
     assert long_term == expected
     assert [r["credential"] for r in _rows(activity, account_id="400000000013")] == [
-        "access key"] * 3
+        "access key"
+    ] * 3
     assert {r["episode_id"] for r in _rows(activity, account_id="400000000015")} == {
-        "400000000015/2026-10-08T17:31:02Z"}
+        "400000000015/2026-10-08T17:31:02Z"
+    }
 
 
 def test_credentials_lifecycle_and_deleted_since(sample_trail: Trail) -> None:
@@ -203,17 +243,22 @@ def test_credentials_lifecycle_and_deleted_since(sample_trail: Trail) -> None:
         ("MFA device", "deactivated", "AssumeRoot session"),
         ("signing certificate", "deleted", "AssumeRoot session"),
         ("password", "recovered", "long-term root"),
-        ("access key", "created", "long-term root")]
+        ("access key", "created", "long-term root"),
+    ]
     deleted = _utc("2026-10-06 09:41:33")
     assert [r["deleted_since"] for r in sandbox] == [None] + [deleted] * 5
     state = {r["account_id"]: r for r in sample_trail.query("root_credentials").rows(named=True)}
-    assert (state["400000000015"]["state"], state["400000000015"]["deleted_since"],
-            state["400000000015"]["long_term_use_after"]) == ("deleted centrally", deleted, 4)
+    assert (
+        state["400000000015"]["state"],
+        state["400000000015"]["deleted_since"],
+        state["400000000015"]["long_term_use_after"],
+    ) == ("deleted centrally", deleted, 4)
     assert state["400000000015"]["deleted_by_session"] == CASES["N02"].event_ids[0]
     assert state["400000000013"]["state"] == "changed"  # password created, a key deleted
 
 
 # the hand-made fixture --------------------------------------------------------------------------
+
 
 def test_fixture_files_are_what_make_py_writes() -> None:
     written = {p.name: p.read_text(encoding="utf-8") for p in HERE.glob("*.json")}
@@ -221,7 +266,8 @@ def test_fixture_files_are_what_make_py_writes() -> None:
 
 
 def test_delete_virtual_mfa_device_is_judged_by_the_policy_version_in_force(
-        fixture_trail: Trail) -> None:
+    fixture_trail: Trail,
+) -> None:
     events = fixture_trail.query("root_session_events")
     scope = {r["event_id"]: r["scope"] for r in events.rows(named=True)}
     assert scope[MAKE.event_id("mfa_v1 2 DeleteVirtualMFADevice")] == "in scope"  # 2024-12-10
@@ -231,8 +277,12 @@ def test_delete_virtual_mfa_device_is_judged_by_the_policy_version_in_force(
 
 def test_expirations_in_every_form(fixture_trail: Trail) -> None:
     calls = {r["session_id"]: r for r in fixture_trail.query("assume_root_calls").rows(named=True)}
-    expected = {"mfa_v1": "2024-12-10 15:22:05", "mfa_v2": "2025-02-03 10:45:00",
-                "iso": "2025-03-04 10:15:00", "long": "2025-05-06 09:20:00"}
+    expected = {
+        "mfa_v1": "2024-12-10 15:22:05",
+        "mfa_v2": "2025-02-03 10:45:00",
+        "iso": "2025-03-04 10:15:00",
+        "long": "2025-05-06 09:20:00",
+    }
     for label, when in expected.items():
         assert calls[MAKE.event_id(label)]["expires_at"] == _utc(when), label
     assert "\u202f" in calls[MAKE.event_id("mfa_v2")]["expiration_text"]
@@ -244,13 +294,21 @@ def test_a_copy_in_the_target_and_events_without_the_flag(fixture_trail: Trail) 
     assert MAKE.event_id("iso copy in target") not in set(calls["session_id"])
     (iso,) = _rows(fixture_trail.sessions(), session_id=MAKE.event_id("iso"))
     assert (iso["target_account_id"], iso["events"], iso["out_of_scope_events"]) == (
-        MAKE.TARGETS["iso"], 3, 0)
+        MAKE.TARGETS["iso"],
+        3,
+        0,
+    )
     timeline = fixture_trail.session_timeline(MAKE.event_id("iso"))
-    assert timeline["scope"].to_list() == ["issuing call", "no permission needed", "in scope",
-                                           "in scope"]
+    assert timeline["scope"].to_list() == [
+        "issuing call",
+        "no permission needed",
+        "in scope",
+        "in scope",
+    ]
     assert fixture_trail.query("root_long_term_activity")["event_id"].to_list() == [
         MAKE.event_id("keys 1 ListBuckets with deleted key"),
-        MAKE.event_id("keys 2 failed console login")]
+        MAKE.event_id("keys 2 failed console login"),
+    ]
 
 
 def test_every_way_out_of_scope(fixture_trail: Trail) -> None:
@@ -260,6 +318,12 @@ def test_every_way_out_of_scope(fixture_trail: Trail) -> None:
         ("GetUser", "out of scope: not the root user", "failed"),
         ("RunInstances", "unknown action", "failed"),
         ("ListAccessKeys", "in scope", "failed"),
-        ("DescribeRegions", "unknown action", "succeeded")]
-    assert timeline["aws_region"].to_list() == ["us-east-1", "us-east-1", "eu-central-1",
-                                                "us-east-1", "eu-central-1"]
+        ("DescribeRegions", "unknown action", "succeeded"),
+    ]
+    assert timeline["aws_region"].to_list() == [
+        "us-east-1",
+        "us-east-1",
+        "eu-central-1",
+        "us-east-1",
+        "eu-central-1",
+    ]

@@ -26,7 +26,8 @@ from trailscope.synthetic_story import (
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_logs"
 KEY = re.compile(
     r"AWSLogs/(?:(o-[a-z0-9]{10})/)?(\d{12})/CloudTrail/([a-z]{2}-[a-z]+-\d)/(\d{4})/(\d\d)/(\d\d)/"
-    r"(\d{12})_CloudTrail_([a-z]{2}-[a-z]+-\d)_(\d{8}T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$")
+    r"(\d{12})_CloudTrail_([a-z]{2}-[a-z]+-\d)_(\d{8}T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$"
+)
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 Record = dict[str, Any]
 
@@ -85,10 +86,12 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     b = generate_background(tmp_path / "b", events=3000, seed=11)
     c = generate_background(tmp_path / "c", events=3000, seed=12)
     assert a == b and a.events == c.events == 3000 and a.files > 10
-    assert _tree_hashes(tmp_path / "a", decompress=False) == _tree_hashes(tmp_path / "b",
-                                                                         decompress=False)
-    assert _tree_hashes(tmp_path / "a", decompress=True) != _tree_hashes(tmp_path / "c",
-                                                                        decompress=True)
+    assert _tree_hashes(tmp_path / "a", decompress=False) == _tree_hashes(
+        tmp_path / "b", decompress=False
+    )
+    assert _tree_hashes(tmp_path / "a", decompress=True) != _tree_hashes(
+        tmp_path / "c", decompress=True
+    )
 
 
 def test_background_shapes(tmp_path: Path) -> None:
@@ -106,17 +109,25 @@ def test_background_shapes(tmp_path: Path) -> None:
         assert m.group(2) == m.group(7) == r["recipientAccountId"]
         assert m.group(3) == m.group(8) == r["awsRegion"]
         assert next(iter(r)) == "eventVersion" and r["eventVersion"] in (
-            "1.08", "1.09", "1.10", "1.11")
+            "1.08",
+            "1.09",
+            "1.10",
+            "1.11",
+        )
         assert TIME.fullmatch(r["eventTime"])
         assert _when(r["eventTime"]) < datetime.strptime(m.group(9), "%Y%m%dT%H%MZ").replace(
-            tzinfo=timezone.utc)
+            tzinfo=timezone.utc
+        )
         # nothing in the background may look like root power or an organization change
         ident = r["userIdentity"]
         assert ident.get("type") != "Root" and "assumedRoot" not in json.dumps(ident)
         assert r["eventName"] not in ("AssumeRoot", "CreateServiceLinkedRole")
         assert r["eventSource"] != "organizations.amazonaws.com" or r["readOnly"]
-        if r["eventSource"] in ("iam.amazonaws.com", "signin.amazonaws.com",
-                                "organizations.amazonaws.com"):
+        if r["eventSource"] in (
+            "iam.amazonaws.com",
+            "signin.amazonaws.com",
+            "organizations.amazonaws.com",
+        ):
             assert r["awsRegion"] == "us-east-1"
     errors = sum("errorMessage" in r for _, r in records) / len(records)
     assert 0.03 < errors < 0.07
@@ -134,8 +145,7 @@ def test_bad_arguments_and_cli(tmp_path: Path) -> None:
         generate_background(tmp_path / "x", events=10, accounts=["123"])
     assert main([str(tmp_path / "cli"), "--events", "200", "--background-only"]) == 0
     assert main([str(tmp_path / "cli"), "--events", "200", "--background-only"]) == 2
-    assert main([str(tmp_path / "cli"), "--events", "300", "--background-only",
-                 "--force"]) == 0
+    assert main([str(tmp_path / "cli"), "--events", "300", "--background-only", "--force"]) == 0
     assert len(_read(tmp_path / "cli")) == 300
 
 
@@ -145,8 +155,9 @@ def test_sample_logs_is_fresh(tmp_path: Path) -> None:
     generate_org(tmp_path)
     fresh = _tree_hashes(tmp_path, decompress=True)
     committed = _tree_hashes(SAMPLE, decompress=True)
-    assert fresh == committed, ("sample_logs/ is stale: python -m trailscope.synthetic "
-                                "sample_logs/ --force")
+    assert fresh == committed, (
+        "sample_logs/ is stale: python -m trailscope.synthetic sample_logs/ --force"
+    )
 
 
 def test_sample_layout(sample: list[tuple[str, Record]]) -> None:
@@ -170,7 +181,9 @@ def test_sample_layout(sample: list[tuple[str, Record]]) -> None:
     assert set(twice) == set(n07.event_ids)
     for (p1, r1), (p2, r2) in twice.values():
         assert r1 == r2 and {p1.startswith("AWSLogs/o-"), p2.startswith("AWSLogs/o-")} == {
-            True, False}
+            True,
+            False,
+        }
 
 
 def test_planted_cases(by_id: dict[str, Record]) -> None:
@@ -185,8 +198,9 @@ def test_planted_cases(by_id: dict[str, Record]) -> None:
         for eid in c.event_ids:
             assert eid in by_id, (c.case_id, eid)
         if c.case_id != "N07":  # N07 gathers other cases' events
-            assert all(by_id[e]["userAgent"].endswith(f"trailscope-case/{c.case_id}")
-                       for e in c.event_ids), c.case_id
+            assert all(
+                by_id[e]["userAgent"].endswith(f"trailscope-case/{c.case_id}") for e in c.event_ids
+            ), c.case_id
     readme = (SAMPLE / "README.md").read_text(encoding="utf-8")  # equal to a fresh one: above
     assert all(f"| {i} |" in readme for i in ids)
 
@@ -211,8 +225,7 @@ def test_story_sessions(by_id: dict[str, Record]) -> None:
         cred = r["responseElements"]["credentials"]
         assert cred["accessKeyId"].startswith("ASIA")
         expires = _expiration(cred["expiration"])
-        assert expires == _when(r["eventTime"]) + timedelta(
-            seconds=req.get("durationSeconds", 900))
+        assert expires == _when(r["eventTime"]) + timedelta(seconds=req.get("durationSeconds", 900))
         issued[cred["accessKeyId"]] = r
         doors.add((r["recipientAccountId"], req["taskPolicyArn"]["arn"].rsplit("/", 1)[-1]))
     for door in (MANAGEMENT, SECURITY):
@@ -228,8 +241,11 @@ def test_story_sessions(by_id: dict[str, Record]) -> None:
         if key in issued:
             target = str(issued[key]["requestParameters"]["targetPrincipal"])
             assert all(e["recipientAccountId"] == target for e in events)
-            assert all(e["userIdentity"]["sessionContext"]["attributes"]["creationDate"] ==
-                       issued[key]["eventTime"] for e in events)
+            assert all(
+                e["userIdentity"]["sessionContext"]["attributes"]["creationDate"]
+                == issued[key]["eventTime"]
+                for e in events
+            )
 
     def span(case_id: str) -> float:
         rs = _case(case_id, by_id)

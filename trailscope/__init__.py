@@ -1,8 +1,8 @@
 """trailscope: who used root-level power in an AWS organization, from CloudTrail alone.
 
-    import trailscope
-    trail = trailscope.Trail("trail.duckdb")
-    trail.ingest("sample_logs/")
+import trailscope
+trail = trailscope.Trail("trail.duckdb")
+trail.ingest("sample_logs/")
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from trailscope.errors import TrailscopeError
     from trailscope.trail import Trail
 
-_LAZY = {"Trail": "trailscope.trail", "Query": "trailscope.analysis",
-         "TrailscopeError": "trailscope.errors"}
+_LAZY = {
+    "Trail": "trailscope.trail",
+    "Query": "trailscope.analysis",
+    "TrailscopeError": "trailscope.errors",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -91,9 +91,12 @@ def get_query(name: str) -> Query:
     return queries[name]
 
 
-def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
-                       modules: dict[str, Query] | None = None,
-                       params: dict[str, Any] | None = None) -> None:
+def create_input_views(
+    con: duckdb.DuckDBPyConnection,
+    query: Query,
+    modules: dict[str, Query] | None = None,
+    params: dict[str, Any] | None = None,
+) -> None:
     """Make every module that `query` names in its `inputs:` a temporary table of that name,
     so modules compose instead of copying each other's SQL. A parameter-free module is
     computed once per connection (a view would be computed again by every query naming it);
@@ -107,15 +110,23 @@ def create_input_views(con: duckdb.DuckDBPyConnection, query: Query,
             continue  # a table
         missing = [p for p in module.params if p not in params]
         if missing:
-            raise TrailscopeError(f"query {query.name} reads module {name}, whose parameters "
-                                  f"{', '.join(missing)} it does not take")
-        if not module.params and con.sql(
+            raise TrailscopeError(
+                f"query {query.name} reads module {name}, whose parameters "
+                f"{', '.join(missing)} it does not take"
+            )
+        if (
+            not module.params
+            and con.sql(
                 "select 1 from duckdb_tables() where temporary and table_name = $name",
-                params={"name": name}).fetchall():
+                params={"name": name},
+            ).fetchall()
+        ):
             continue
         create_input_views(con, module, modules, params)
-        con.sql(f"create or replace temp table {name} as\n{module.sql.rstrip().rstrip(';')}",
-                params=_used(module.sql, params))
+        con.sql(
+            f"create or replace temp table {name} as\n{module.sql.rstrip().rstrip(';')}",
+            params=_used(module.sql, params),
+        )
 
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,15 +17,28 @@ from trailscope import __version__
 if TYPE_CHECKING:
     from trailscope.trail import Trail
 
-DB_OPTION = click.option("--db", "db", default="trail.duckdb", show_default=True,
-                         type=click.Path(dir_okay=False, path_type=Path),
-                         help="The DuckDB database file.")
-FORMAT_OPTION = click.option("--format", "fmt", default="table", show_default=True,
-                             type=click.Choice(["table", "csv", "json", "parquet"]),
-                             help="Output format (CSV cells that would run as spreadsheet "
-                                  "formulas are defused).")
-OUTPUT_OPTION = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Write to this file instead of standard output.")
+DB_OPTION = click.option(
+    "--db",
+    "db",
+    default="trail.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The DuckDB database file.",
+)
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    help="Output format (CSV cells that would run as spreadsheet formulas are defused).",
+)
+OUTPUT_OPTION = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 EXIT_REJECTED = 3
 
 
@@ -67,8 +80,11 @@ def cli() -> None:
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
 @DB_OPTION
-@click.option("--account", multiple=True, help="Only this account (repeatable); prunes the "
-              "S3 key layout before files are opened.")
+@click.option(
+    "--account",
+    multiple=True,
+    help="Only this account (repeatable); prunes the S3 key layout before files are opened.",
+)
 @click.option("--region", multiple=True, help="Only this region (repeatable).")
 @click.option("--since", help="Only days from this date or ISO time (by the key layout).")
 @click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
@@ -76,9 +92,18 @@ def cli() -> None:
 @click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
 @click.option("--s3-region", help="The bucket's region, for s3:// sources.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
-def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
-           region: tuple[str, ...], since: str | None, until: str | None, profile: str | None,
-           endpoint_url: str | None, s3_region: str | None, quiet: bool) -> None:
+def ingest(
+    sources: tuple[str, ...],
+    db: Path,
+    account: tuple[str, ...],
+    region: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    s3_region: str | None,
+    quiet: bool,
+) -> None:
     """Read CloudTrail files into the database, adding only what is new.
 
     SOURCES are files, folders or s3://bucket/prefix URLs: S3 export trees (AWSLogs/...),
@@ -100,9 +125,17 @@ def ingest(sources: tuple[str, ...], db: Path, account: tuple[str, ...],
 
     progress = None if quiet or not sys.stderr.isatty() else _Progress()
     with _errors(), Trail(db) as trail:
-        summary = trail.ingest(*sources, account=account, region=region, since=since,
-                               until=until, progress=progress, profile=profile,
-                               endpoint_url=endpoint_url, s3_region=s3_region)
+        summary = trail.ingest(
+            *sources,
+            account=account,
+            region=region,
+            since=since,
+            until=until,
+            progress=progress,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            s3_region=s3_region,
+        )
     if progress is not None:
         progress.done()
     if not quiet:
@@ -120,8 +153,7 @@ class _Progress:
 
     def __call__(self, *, files: int, records: int, bytes_read: int) -> None:
         rate = bytes_read / 2**20 / max(time.monotonic() - self.start, 1e-6)
-        click.echo(f"\r{files:,} files  {records:,} events  {rate:,.1f} MB/s ", nl=False,
-                   err=True)
+        click.echo(f"\r{files:,} files  {records:,} events  {rate:,.1f} MB/s ", nl=False, err=True)
 
     def done(self) -> None:
         click.echo(err=True)
@@ -154,19 +186,31 @@ def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
     """The pivots timeline and summary share; every one given must match."""
     options = (
         click.option("--access-key", help="The access key that signed the event."),
-        click.option("--principal", help="Exactly the caller's ARN or principal ID, a role's "
-                     "ARN (all its sessions) or an invoking service."),
-        click.option("--principal-like", help="A case-insensitive part of the caller's ARN, "
-                     "principal ID, role ARN, user name or invoking service."),
-        click.option("--session", help="A role or federated session ARN, an issued access "
-                     "key, or the eventID of the call that issued it (an AssumeRoot session)."),
+        click.option(
+            "--principal",
+            help="Exactly the caller's ARN or principal ID, a role's "
+            "ARN (all its sessions) or an invoking service.",
+        ),
+        click.option(
+            "--principal-like",
+            help="A case-insensitive part of the caller's ARN, "
+            "principal ID, role ARN, user name or invoking service.",
+        ),
+        click.option(
+            "--session",
+            help="A role or federated session ARN, an issued access "
+            "key, or the eventID of the call that issued it (an AssumeRoot session).",
+        ),
         click.option("--ip", help="The source IP address, exactly."),
-        click.option("--account", help="The account that received the event or owns the "
-                     "caller."),
+        click.option("--account", help="The account that received the event or owns the caller."),
         click.option("--since", help="From this date or ISO time (UTC)."),
         click.option("--until", help="Up to this date or ISO time (UTC)."),
-        click.option("--follow", is_flag=True, help="Add everything done with keys issued, "
-                     "hop after hop, from the matching events' keys."),
+        click.option(
+            "--follow",
+            is_flag=True,
+            help="Add everything done with keys issued, "
+            "hop after hop, from the matching events' keys.",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -236,8 +280,14 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
 @cli.command()
 @click.argument("name")
 @DB_OPTION
-@click.option("--param", "-p", "pairs", multiple=True, metavar="NAME=VALUE",
-              help="A parameter the module declares (repeatable).")
+@click.option(
+    "--param",
+    "-p",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter the module declares (repeatable).",
+)
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | None) -> None:
@@ -272,22 +322,45 @@ def list_queries() -> None:
 
 @cli.command()
 @DB_OPTION
-@click.option("--format", "fmt", default="html", show_default=True,
-              type=click.Choice(["html", "md", "json"]), help="Report format.")
+@click.option(
+    "--format",
+    "fmt",
+    default="html",
+    show_default=True,
+    type=click.Choice(["html", "md", "json"]),
+    help="Report format.",
+)
 @OUTPUT_OPTION
 @click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): the monthly report.")
 @click.option("--since", help="From this date or ISO time.")
 @click.option("--until", help="Up to this date or ISO time.")
 @click.option("--account", multiple=True, help="Only this account (repeatable).")
-@click.option("--template-dir", multiple=True, type=click.Path(file_okay=False),
-              help="Templates here override the packaged ones (same file names).")
+@click.option(
+    "--template-dir",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Templates here override the packaged ones (same file names).",
+)
 @click.option("--principal", help="Only what this caller did (part of its ARN, any case).")
 @click.option("--session", help="Only this root session (AssumeRoot eventID or issued key).")
-@click.option("--allow-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON allow-list: approved findings are shown as accepted.")
-def report(db: Path, fmt: str, output: Path | None, month: str | None, since: str | None,
-           until: str | None, account: tuple[str, ...], template_dir: tuple[str, ...],
-           principal: str | None, session: str | None, allow_list: Path | None) -> None:
+@click.option(
+    "--allow-list",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON allow-list: approved findings are shown as accepted.",
+)
+def report(
+    db: Path,
+    fmt: str,
+    output: Path | None,
+    month: str | None,
+    since: str | None,
+    until: str | None,
+    account: tuple[str, ...],
+    template_dir: tuple[str, ...],
+    principal: str | None,
+    session: str | None,
+    allow_list: Path | None,
+) -> None:
     """Write the root activity report: findings, sessions, organization state, coverage.
 
     One self-contained HTML file (no scripts, nothing fetched), GitHub-flavoured Markdown,
@@ -301,9 +374,17 @@ def report(db: Path, fmt: str, output: Path | None, month: str | None, since: st
         trailscope report --db trail.duckdb --principal alice@example.com --since 2026-10-07
     """
     with _open(db) as trail, _errors():
-        text = trail.report(fmt, month=month, since=since, until=until, accounts=account,
-                            template_dirs=template_dir, allow_list=allow_list,
-                            principal=principal, session=session)
+        text = trail.report(
+            fmt,
+            month=month,
+            since=since,
+            until=until,
+            accounts=account,
+            template_dirs=template_dir,
+            allow_list=allow_list,
+            principal=principal,
+            session=session,
+        )
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -312,11 +393,20 @@ def report(db: Path, fmt: str, output: Path | None, month: str | None, since: st
 
 
 @cli.command()
-@click.option("--logs", default="sample_logs", show_default=True,
-              type=click.Path(path_type=Path), help="The logs to ingest.")
-@click.option("--out", default="trailscope-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Where the database and the reports go.")
+@click.option(
+    "--logs",
+    default="sample_logs",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The logs to ingest.",
+)
+@click.option(
+    "--out",
+    default="trailscope-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the database and the reports go.",
+)
 def demo(logs: Path, out: Path) -> None:
     """Ingest the bundled sample organization, check it, and write the reports.
 
@@ -353,21 +443,40 @@ def schema() -> None:
 
 @cli.command()
 @DB_OPTION
-@click.option("--severity", type=click.Choice(["critical", "high", "medium", "low", "info"]),
-              help="Only findings of this severity or worse.")
+@click.option(
+    "--severity",
+    type=click.Choice(["critical", "high", "medium", "low", "info"]),
+    help="Only findings of this severity or worse.",
+)
 @click.option("--account", help="Only findings about this account.")
 @click.option("--since", help="Only findings at or after this ISO time (UTC).")
 @click.option("--until", help="Only findings at or before this ISO time (UTC).")
-@click.option("--check", "checks", multiple=True, help="Only this check (repeatable): duration, "
-              "task_scope, authorization, orphan, root_outside_assumeroot.")
-@click.option("--allow-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON file of approved break-glass use: matching findings are marked "
-                   "accepted, not hidden.")
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    help="Only this check (repeatable): duration, "
+    "task_scope, authorization, orphan, root_outside_assumeroot.",
+)
+@click.option(
+    "--allow-list",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file of approved break-glass use: matching findings are marked "
+    "accepted, not hidden.",
+)
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def findings(db: Path, severity: str | None, account: str | None, since: str | None,
-             until: str | None, checks: tuple[str, ...], allow_list: Path | None, fmt: str,
-             output: Path | None) -> None:
+def findings(
+    db: Path,
+    severity: str | None,
+    account: str | None,
+    since: str | None,
+    until: str | None,
+    checks: tuple[str, ...],
+    allow_list: Path | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """List what the checks found: AssumeRoot sessions' duration, task scope and caller
     authorization, orphan root sessions, root use outside AssumeRoot.
 
@@ -381,6 +490,12 @@ def findings(db: Path, severity: str | None, account: str | None, since: str | N
     from trailscope.findings import for_format
 
     with _open(db) as trail, _errors():
-        df = trail.findings(severity=severity, account=account, since=since, until=until,
-                            check=checks or None, allow_list=allow_list)
+        df = trail.findings(
+            severity=severity,
+            account=account,
+            since=since,
+            until=until,
+            check=checks or None,
+            allow_list=allow_list,
+        )
         out.write(for_format(df, fmt), fmt, output)

@@ -25,8 +25,7 @@ class DemoResult:
 def run(logs: Path, out: Path) -> DemoResult:
     """Ingest `logs` into `out`/trail.duckdb and write `out`/report.html and report.md."""
     if not logs.exists():
-        raise BadSource(f"no logs at {logs}: run from the repository's top folder, or pass "
-                        f"--logs")
+        raise BadSource(f"no logs at {logs}: run from the repository's top folder, or pass --logs")
     out.mkdir(parents=True, exist_ok=True)
     db = out / "trail.duckdb"
     with Trail(db) as trail:
@@ -47,12 +46,21 @@ def _summary(context: dict[str, Any]) -> list[str]:
     accounts = {c["account_id"] for c in context["coverage"]}
     regions = {c["aws_region"] for c in context["coverage"]}
     by_severity = ", ".join(f"{n} {sev}" for sev, n in counts["severity"].items() if n)
-    lines = [(f"{context['inputs']['events']:,} events from {len(accounts)} accounts in "
-             f"{len(regions)} regions, {period['logs_first']} to {period['logs_last']}"),
-             (f"{len(context['sessions'])} root sessions; {counts['total']} findings "
-             f"({by_severity or 'none'})")]
-    lines += [f"  {f['severity']:8} {f['title']}" for f in context["findings"]
-              if f["severity"] in ("critical", "high")]
+    lines = [
+        (
+            f"{context['inputs']['events']:,} events from {len(accounts)} accounts in "
+            f"{len(regions)} regions, {period['logs_first']} to {period['logs_last']}"
+        ),
+        (
+            f"{len(context['sessions'])} root sessions; {counts['total']} findings "
+            f"({by_severity or 'none'})"
+        ),
+    ]
+    lines += [
+        f"  {f['severity']:8} {f['title']}"
+        for f in context["findings"]
+        if f["severity"] in ("critical", "high")
+    ]
     lines.append("organization state at the end of the logs:")
     for row in context["state"]:
         if row["kind"] in ("root_feature", "delegated_admin", "trusted_access"):

@@ -42,15 +42,25 @@ if TYPE_CHECKING:
 
     from trailscope.trail import Trail
 
-FINDING_COLUMNS = ("finding_id", "check", "rule", "severity", "account_id", "principal",
-                   "session_id", "event_time", "title", "explanation", "evidence_event_ids",
-                   "context_event_ids")
+FINDING_COLUMNS = (
+    "finding_id",
+    "check",
+    "rule",
+    "severity",
+    "account_id",
+    "principal",
+    "session_id",
+    "event_time",
+    "title",
+    "explanation",
+    "evidence_event_ids",
+    "context_event_ids",
+)
 OUTPUT_COLUMNS = (*FINDING_COLUMNS, "accepted", "accepted_reason")
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
 CHECKS = ("duration", "task_scope", "authorization", "orphan", "root_outside_assumeroot")
 # what a terminal table shows; csv and json carry every column
-TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title",
-                 "accepted")
+TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title", "accepted")
 CHECK_PREFIX = "check_"
 _MATCHERS = ("finding_id", "check", "rule", "severity", "account", "principal", "session_id")
 
@@ -83,15 +93,22 @@ class Finding:
         def ids(text: str | None) -> tuple[str, ...]:
             return tuple(i for i in (text or "").split(",") if i)
 
-        return cls(finding_id=row["finding_id"], check=row["check"], rule=row["rule"],
-                   severity=row["severity"], account_id=row["account_id"],
-                   principal=row["principal"], session_id=row["session_id"],
-                   event_time=row["event_time"], title=row["title"],
-                   explanation=row["explanation"],
-                   evidence_event_ids=ids(row["evidence_event_ids"]),
-                   context_event_ids=ids(row.get("context_event_ids")),
-                   accepted=bool(row.get("accepted", False)),
-                   accepted_reason=row.get("accepted_reason"))
+        return cls(
+            finding_id=row["finding_id"],
+            check=row["check"],
+            rule=row["rule"],
+            severity=row["severity"],
+            account_id=row["account_id"],
+            principal=row["principal"],
+            session_id=row["session_id"],
+            event_time=row["event_time"],
+            title=row["title"],
+            explanation=row["explanation"],
+            evidence_event_ids=ids(row["evidence_event_ids"]),
+            context_event_ids=ids(row.get("context_event_ids")),
+            accepted=bool(row.get("accepted", False)),
+            accepted_reason=row.get("accepted_reason"),
+        )
 
 
 def finding_id(check: str, rule: str, evidence_event_ids: Iterable[str]) -> str:
@@ -131,8 +148,9 @@ def _until(text: str, where: str) -> datetime:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise BadAllowList(f"{where}: expires {text!r} is neither a date (2026-12-31) nor "
-                               "an ISO time") from None
+            raise BadAllowList(
+                f"{where}: expires {text!r} is neither a date (2026-12-31) nor an ISO time"
+            ) from None
         return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
     end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
     return end - timedelta(microseconds=1)
@@ -145,7 +163,7 @@ def load_allow_list(path: str | Path) -> tuple[AllowEntry, ...]:
     except (OSError, ValueError) as e:
         raise BadAllowList(f"cannot read allow-list {path}: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("accept"), list):
-        raise BadAllowList(f"{path}: expected a JSON object with an \"accept\" list")
+        raise BadAllowList(f'{path}: expected a JSON object with an "accept" list')
     entries = []
     for n, item in enumerate(data["accept"], 1):
         where = f"{path}: accept entry {n}"
@@ -160,8 +178,9 @@ def load_allow_list(path: str | Path) -> tuple[AllowEntry, ...]:
             raise BadAllowList(f"{where} needs a reason and an expires date")
         match = tuple((k, item[k]) for k in _MATCHERS if item.get(k))
         if not match:
-            raise BadAllowList(f"{where} matches everything: give at least one of "
-                               f"{', '.join(_MATCHERS)}")
+            raise BadAllowList(
+                f"{where} matches everything: give at least one of {', '.join(_MATCHERS)}"
+            )
         entries.append(AllowEntry(item["reason"], _until(item["expires"], where), match))
     return tuple(entries)
 
@@ -186,8 +205,10 @@ def run_checks(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
     for name in check_modules():
         query = queries[name]
         if query.outputs != FINDING_COLUMNS:
-            raise TrailscopeError(f"check module {name} does not return the findings columns "
-                                  f"({', '.join(FINDING_COLUMNS)})")
+            raise TrailscopeError(
+                f"check module {name} does not return the findings columns "
+                f"({', '.join(FINDING_COLUMNS)})"
+            )
         frames.append(analysis.run_query(_con(source), query))
     if not frames:
         return pl.DataFrame(schema=dict.fromkeys(FINDING_COLUMNS, pl.String))
@@ -207,33 +228,43 @@ def accept(df: pl.DataFrame, entries: Sequence[AllowEntry]) -> pl.DataFrame:
     reasons = []
     for row in df.iter_rows(named=True):
         reasons.append(next((e.reason for e in entries if e.accepts(row)), None))
-    return df.with_columns(pl.Series("accepted", [r is not None for r in reasons],
-                                     dtype=pl.Boolean),
-                           pl.Series("accepted_reason", reasons, dtype=pl.String))
+    return df.with_columns(
+        pl.Series("accepted", [r is not None for r in reasons], dtype=pl.Boolean),
+        pl.Series("accepted_reason", reasons, dtype=pl.String),
+    )
 
 
-def findings(source: Trail | duckdb.DuckDBPyConnection, *, severity: str | None = None,
-             account: str | None = None, since: datetime | str | None = None,
-             until: datetime | str | None = None, check: str | Sequence[str] | None = None,
-             allow_list: str | Path | Sequence[AllowEntry] | None = None) -> pl.DataFrame:
+def findings(
+    source: Trail | duckdb.DuckDBPyConnection,
+    *,
+    severity: str | None = None,
+    account: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    check: str | Sequence[str] | None = None,
+    allow_list: str | Path | Sequence[AllowEntry] | None = None,
+) -> pl.DataFrame:
     """All findings, most recent last. `severity` keeps that level and worse; `account`,
     `check` (one name or several), `since` and `until` (inclusive, UTC when naive) filter;
     `allow_list` (a file or loaded entries) marks approved ones as accepted."""
     import polars as pl
 
     if severity is not None and severity not in SEVERITIES:
-        raise TrailscopeError(f"unknown severity {severity!r}; choose one of "
-                              f"{', '.join(SEVERITIES)}")
+        raise TrailscopeError(
+            f"unknown severity {severity!r}; choose one of {', '.join(SEVERITIES)}"
+        )
     df = run_checks(source)
     if check is not None:
         wanted = {check} if isinstance(check, str) else set(check)
         known = {*CHECKS, *df["check"].unique().to_list()}
         if wanted - known:
-            raise TrailscopeError(f"unknown check {', '.join(sorted(wanted - known))}; "
-                                  f"choose from {', '.join(sorted(known))}")
+            raise TrailscopeError(
+                f"unknown check {', '.join(sorted(wanted - known))}; "
+                f"choose from {', '.join(sorted(known))}"
+            )
         df = df.filter(pl.col("check").is_in(sorted(wanted)))
     if severity is not None:
-        df = df.filter(pl.col("severity").is_in(SEVERITIES[:SEVERITIES.index(severity) + 1]))
+        df = df.filter(pl.col("severity").is_in(SEVERITIES[: SEVERITIES.index(severity) + 1]))
     if account:
         df = df.filter(pl.col("account_id") == account)
     if since is not None:

@@ -79,8 +79,9 @@ def read_bytes(data: bytes, *, slow: bool = False) -> ReadResult:
             end -= 1
         if start == end:
             return ReadResult("records")
-        return ReadResult("records", [Chunk(data, spans=_record_spans(data, start, end))],
-                          fast=True)
+        return ReadResult(
+            "records", [Chunk(data, spans=_record_spans(data, start, end))], fast=True
+        )
     return read_slow(data)
 
 
@@ -144,7 +145,9 @@ def read_slow(data: bytes) -> ReadResult:
         return _read_json_lines(data, whole_error)
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
         return _records_result("records", doc["Records"])
-    if isinstance(doc, dict) and isinstance(doc.get("Events"), list):  # `aws cloudtrail lookup-events`
+    if isinstance(doc, dict) and isinstance(
+        doc.get("Events"), list
+    ):  # `aws cloudtrail lookup-events`
         return _records_result("lookup-events", doc["Events"])
     if isinstance(doc, list):
         return _records_result("array", doc)
@@ -173,8 +176,13 @@ def _read_json_lines(data: bytes, whole_error: Exception) -> ReadResult:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as e:
-            result.rejected.append((number, (f"line is not valid UTF-8: {e.reason} at byte "
-                                    f"{e.start}"), line.decode("utf-8", "backslashreplace")))
+            result.rejected.append(
+                (
+                    number,
+                    (f"line is not valid UTF-8: {e.reason} at byte {e.start}"),
+                    line.decode("utf-8", "backslashreplace"),
+                )
+            )
             lines[number - 1] = b""  # keep the numbering; the line is accounted for above
     result.chunks = [Chunk(b"\n".join(lines))]
     return result
@@ -207,11 +215,85 @@ def reason_for_line(line: str) -> str:
 # Parquet ---------------------------------------------------------------------------------------
 
 # Athena and Glue lower-case column and struct field names; CloudTrail's own names, by lower case.
-CLOUDTRAIL_NAMES = {n.lower(): n for n in ["eventVersion", "userIdentity", "type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy", "sessionContext", "sessionIssuer", "attributes", "creationDate", "mfaAuthenticated", "assumedRoot", "sourceIdentity", "webIdFederationData", "federatedProvider", "ec2RoleDelivery", "credentialId", "inScopeOf", "issuerType", "credentialsIssuedTo", "issuerAccountId", "onBehalfOf", "userId", "identityStoreArn", "invokedByDelegate", "identityProvider", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements", "additionalEventData", "requestID", "eventID", "readOnly", "resources", "eventType", "apiVersion", "managementEvent", "recipientAccountId", "sharedEventID", "vpcEndpointId", "vpcEndpointAccountId", "eventCategory", "tlsDetails", "tlsVersion", "cipherSuite", "clientProvidedHostHeader", "sessionCredentialFromConsole", "serviceEventDetails", "insightDetails", "addendum", "edgeDeviceDetails"]}
+CLOUDTRAIL_NAMES = {
+    n.lower(): n
+    for n in [
+        "eventVersion",
+        "userIdentity",
+        "type",
+        "principalId",
+        "arn",
+        "accountId",
+        "accessKeyId",
+        "userName",
+        "invokedBy",
+        "sessionContext",
+        "sessionIssuer",
+        "attributes",
+        "creationDate",
+        "mfaAuthenticated",
+        "assumedRoot",
+        "sourceIdentity",
+        "webIdFederationData",
+        "federatedProvider",
+        "ec2RoleDelivery",
+        "credentialId",
+        "inScopeOf",
+        "issuerType",
+        "credentialsIssuedTo",
+        "issuerAccountId",
+        "onBehalfOf",
+        "userId",
+        "identityStoreArn",
+        "invokedByDelegate",
+        "identityProvider",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "apiVersion",
+        "managementEvent",
+        "recipientAccountId",
+        "sharedEventID",
+        "vpcEndpointId",
+        "vpcEndpointAccountId",
+        "eventCategory",
+        "tlsDetails",
+        "tlsVersion",
+        "cipherSuite",
+        "clientProvidedHostHeader",
+        "sessionCredentialFromConsole",
+        "serviceEventDetails",
+        "insightDetails",
+        "addendum",
+        "edgeDeviceDetails",
+    ]
+}
 # Variable parts that exports keep as JSON text in a string column
-JSON_TEXT_FIELDS = {"requestParameters", "responseElements", "additionalEventData",
-                    "serviceEventDetails", "resources", "tlsDetails", "userIdentity",
-                    "insightDetails", "addendum", "edgeDeviceDetails"}
+JSON_TEXT_FIELDS = {
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventDetails",
+    "resources",
+    "tlsDetails",
+    "userIdentity",
+    "insightDetails",
+    "addendum",
+    "edgeDeviceDetails",
+}
 
 
 def _canonical(value: Any, top: bool = False, resource: bool = False) -> Any:

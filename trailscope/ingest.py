@@ -44,8 +44,12 @@ STORE_WORKERS = 2  # transactions being stored at once, each on its own connecti
 # into its neighbours at the next checkpoint, which re-compressed them at every commit and
 # doubled the cost of storing; and one thread for each of its connections, which with the
 # readers keep the cores busy (two each fought over them: 20% slower, and more memory).
-INGEST_SETTINGS = {"memory_limit": "896MB", "write_buffer_row_group_count": "1",
-                   "max_vacuum_tasks": "0", "threads": "1"}
+INGEST_SETTINGS = {
+    "memory_limit": "896MB",
+    "write_buffer_row_group_count": "1",
+    "max_vacuum_tasks": "0",
+    "threads": "1",
+}
 SAMPLE_REJECTIONS = 20
 
 
@@ -81,11 +85,15 @@ class IngestSummary:
     def lines(self) -> list[str]:
         rate = self.records / self.seconds if self.seconds else 0.0
         out = [
-            (f"files: {self.files_seen:,} seen, {self.files_read:,} read, "
-            f"{self.files_already:,} already ingested, {self.files_skipped:,} skipped, "
-            f"{self.files_rejected:,} rejected"),
-            (f"records: {self.records:,} read, {self.stored:,} stored, {self.duplicates:,} "
-            f"duplicates, {self.rejected:,} rejected"),
+            (
+                f"files: {self.files_seen:,} seen, {self.files_read:,} read, "
+                f"{self.files_already:,} already ingested, {self.files_skipped:,} skipped, "
+                f"{self.files_rejected:,} rejected"
+            ),
+            (
+                f"records: {self.records:,} read, {self.stored:,} stored, {self.duplicates:,} "
+                f"duplicates, {self.rejected:,} rejected"
+            ),
             f"{self.bytes_read / 2**20:,.1f} MB in {self.seconds:.1f} s ({rate:,.0f} records/s)",
         ]
         out += [f"skipped {n:,} ({why})" for why, n in sorted(self.skipped_reasons.items())]
@@ -94,8 +102,9 @@ class IngestSummary:
             where = f"{path}" + (f" #{position}" if position is not None else "")
             out.append(f"rejected: {where}: {reason}")
         if self.rejected > len(self.rejected_sample):
-            out.append(f"... {self.rejected - len(self.rejected_sample):,} more in the "
-                       f"`rejected` table")
+            out.append(
+                f"... {self.rejected - len(self.rejected_sample):,} more in the `rejected` table"
+            )
         return out
 
 
@@ -121,21 +130,28 @@ class _File:
         return 0 if self.table is None else self.table.get_total_buffer_size()
 
 
-def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
-           *, progress: Progress | None = None, commit_rows: int = COMMIT_ROWS,
-           s3: S3Options | None = None) -> IngestSummary:
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[str],
+    filters: Filters,
+    *,
+    progress: Progress | None = None,
+    commit_rows: int = COMMIT_ROWS,
+    s3: S3Options | None = None,
+) -> IngestSummary:
     """Ingest every file under `sources` that the manifest does not already hold.
 
     Whole files are committed together once `commit_rows` records are pending: an interrupted
     run leaves only whole files behind, and the next run picks up the rest."""
     started = time.monotonic()
-    before = {name: con.sql("select current_setting($name)", params={"name": name}
-                            ).fetchall()[0][0] for name in INGEST_SETTINGS}
+    before = {
+        name: con.sql("select current_setting($name)", params={"name": name}).fetchall()[0][0]
+        for name in INGEST_SETTINGS
+    }
     for name, value in INGEST_SETTINGS.items():
         con.sql(f"SET {name} = '{value}'")
     try:
-        summary = _ingest(con, sources, filters, progress, commit_rows, started,
-                          s3 or S3Options())
+        summary = _ingest(con, sources, filters, progress, commit_rows, started, s3 or S3Options())
         con.sql("checkpoint")  # now, within the limit, rather than unbounded at close
         summary.seconds = time.monotonic() - started
         return summary
@@ -144,15 +160,24 @@ def ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filt
             con.sql(f"SET {name} = '{value}'")
 
 
-def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Filters,
-            progress: Progress | None, commit_rows: int, started: float, s3: S3Options
-            ) -> IngestSummary:
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[str],
+    filters: Filters,
+    progress: Progress | None,
+    commit_rows: int,
+    started: float,
+    s3: S3Options,
+) -> IngestSummary:
     run_id = _start_run(con, sources, filters)
     summary = IngestSummary(run_id)
     # a file rejected before its bytes were read (an S3 object denied, say) is tried again
-    known = {(p, s, m) for p, s, m in con.sql(
-        "select path, size, mtime from files where not (status = 'rejected' and sha256 is null)"
-    ).fetchall()}
+    known = {
+        (p, s, m)
+        for p, s, m in con.sql(
+            "select path, size, mtime from files where not (status = 'rejected' and sha256 is null)"
+        ).fetchall()
+    }
     next_id = con.sql("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
 
     def todo() -> Iterator[_File]:
@@ -173,17 +198,21 @@ def _ingest(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: Fil
         for batch in _ahead(_batches(_read_all(files))):
             loader.load(batch)
             if progress is not None:
-                progress(files=summary.files_seen, records=summary.records,
-                         bytes_read=summary.bytes_read)
+                progress(
+                    files=summary.files_seen, records=summary.records, bytes_read=summary.bytes_read
+                )
     finally:
         loader.finish()  # what was read in full before a failure (credentials expiring) stays
     summary.seconds = time.monotonic() - started
     summary.rejected_sample = con.sql(
         "select f.path, r.position, r.reason from rejected r join files f using (file_id) "
         "where f.run_id = $run order by r.file_id, r.position nulls first limit $n",
-        params={"run": run_id, "n": SAMPLE_REJECTIONS}).fetchall()
-    con.sql("update ingest_runs set finished_at = now() where run_id = $run_id",
-            params={"run_id": run_id})
+        params={"run": run_id, "n": SAMPLE_REJECTIONS},
+    ).fetchall()
+    con.sql(
+        "update ingest_runs set finished_at = now() where run_id = $run_id",
+        params={"run_id": run_id},
+    )
     return summary
 
 
@@ -201,8 +230,9 @@ def _discover(sources: Sequence[str], filters: Filters, s3: S3Options) -> Iterat
         if is_s3(source):
             from trailscope.s3 import discover_s3
 
-            yield from discover_s3(source, filters, profile=s3.profile,
-                                   endpoint_url=s3.endpoint_url, region=s3.region)
+            yield from discover_s3(
+                source, filters, profile=s3.profile, endpoint_url=s3.endpoint_url, region=s3.region
+            )
         else:
             yield from discover([source], filters)
 
@@ -218,8 +248,9 @@ def _fetched(files: Iterator[_File], s3: S3Options) -> Iterator[_File]:
             waiting.append(f)
             yield f.candidate
 
-    for _cand, data, reason in fetch(candidates(), profile=s3.profile,
-                                     endpoint_url=s3.endpoint_url, region=s3.region):
+    for _cand, data, reason in fetch(
+        candidates(), profile=s3.profile, endpoint_url=s3.endpoint_url, region=s3.region
+    ):
         f = waiting.popleft()
         f.data, f.read_error = data, reason or f.read_error
         yield f
@@ -229,8 +260,11 @@ def _start_run(con: duckdb.DuckDBPyConnection, sources: Sequence[str], filters: 
     run_id: int = con.sql("select coalesce(max(run_id), 0) + 1 from ingest_runs").fetchall()[0][0]
     con.sql(
         "insert into ingest_runs values ($run_id, now(), null, $sources, $version)",
-        params={"run_id": run_id, "version": __version__,
-                "sources": json.dumps({"sources": list(sources), **filters.as_dict()})},
+        params={
+            "run_id": run_id,
+            "version": __version__,
+            "sources": json.dumps({"sources": list(sources), **filters.as_dict()}),
+        },
     )
     return run_id
 
@@ -283,11 +317,15 @@ def _lines_table(f: _File) -> pa.Table | None:
             keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
             positions = _numbered(chunk.offset, len(lines)).filter(keep)
             lines = lines.filter(keep).cast(pa.string_view())
-        parts.append(pa.table({
-            "file_id": pa.array(np.full(len(lines), f.file_id, np.int32)),
-            "position": positions,
-            "line": lines,
-        }))
+        parts.append(
+            pa.table(
+                {
+                    "file_id": pa.array(np.full(len(lines), f.file_id, np.int32)),
+                    "position": positions,
+                    "line": lines,
+                }
+            )
+        )
     f.result.chunks = []  # the table holds the text now
     return pa.concat_tables(parts) if parts else EMPTY_LINES
 
@@ -312,8 +350,9 @@ def _record_views(text: bytes, starts: list[int], ends: list[int]) -> pa.Array |
     views[:, 1] = raw[begin[:, None] + np.arange(4)].view(np.int32)[:, 0]
     views[:, 2] = 0
     views[:, 3] = begin
-    lines = pa.Array.from_buffers(pa.string_view(), len(begin),
-                                  [None, pa.py_buffer(views), pa.py_buffer(text)])
+    lines = pa.Array.from_buffers(
+        pa.string_view(), len(begin), [None, pa.py_buffer(views), pa.py_buffer(text)]
+    )
     try:
         lines.validate(full=True)  # UTF-8, and every view inside the text
     except pa.ArrowInvalid:
@@ -370,12 +409,18 @@ def _field(path: tuple[str, ...]) -> str:
 
 
 EMPTY_IDS = pa.table({"event_id": pa.array([], pa.string())})
-EMPTY_LINES = pa.table({"file_id": pa.array([], pa.int32()), "position": pa.array([], pa.int32()),
-                        "line": pa.array([], pa.string_view())})
+EMPTY_LINES = pa.table(
+    {
+        "file_id": pa.array([], pa.int32()),
+        "position": pa.array([], pa.int32()),
+        "line": pa.array([], pa.string_view()),
+    }
+)
 _STRUCTURE = schema.extraction_structure()
 # every typed column, from the struct json_transform made of the record
 _SELECT = ",\n".join(
-    f"try_cast({_field(c.path)} as {c.type}) as {c.name}" if c.type in ("BOOLEAN", "TIMESTAMPTZ")
+    f"try_cast({_field(c.path)} as {c.type}) as {c.name}"
+    if c.type in ("BOOLEAN", "TIMESTAMPTZ")
     else f"{_field(c.path)} as {c.name}"
     for c in schema.EVENT_COLUMNS
     if c.path and c.stored and c.name not in ("event_id", "event_time")
@@ -383,8 +428,11 @@ _SELECT = ",\n".join(
 _COLUMNS = ", ".join(c.name for c in schema.EVENT_COLUMNS if c.stored)
 # the same, from a parsed row: the record is a LookupEvents row's inner CloudTrailEvent, or else
 # the line itself
-_STORED = ", ".join("coalesce(record_text, line)" if c.name == "record" else c.name
-                    for c in schema.EVENT_COLUMNS if c.stored)
+_STORED = ", ".join(
+    "coalesce(record_text, line)" if c.name == "record" else c.name
+    for c in schema.EVENT_COLUMNS
+    if c.stored
+)
 
 
 def _parse_query(line_parse: str) -> str:
@@ -392,8 +440,9 @@ def _parse_query(line_parse: str) -> str:
     anything that is not a record; the reasons are worked out only for those (json_type parses
     the record again, so a record with an ID and a time never reaches it)."""
     return f"""
-select file_id, position, record_text, event_id, event_time, from_logstash, {_COLUMNS.replace(
-    "event_id, event_time, ", "").replace(", record", "")},
+select file_id, position, record_text, event_id, event_time, from_logstash, {
+        _COLUMNS.replace("event_id, event_time, ", "").replace(", record", "")
+    },
        case
          when not line_ok then 'invalid JSON'
          when s is null then 'CloudTrailEvent is not valid JSON'
@@ -431,8 +480,12 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _insert_rows(con: duckdb.DuckDBPyConnection, table: str,
-                 columns: tuple[schema.Column, ...], rows: Sequence[tuple[object, ...]]) -> None:
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[schema.Column, ...],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
     """Insert Python rows through Arrow: executemany costs a statement per row."""
     arrow = pa.table({c.name: [r[i] for r in rows] for i, c in enumerate(columns)})
     con.register("new_rows", arrow)
@@ -474,14 +527,16 @@ class _Loader:
     count as already stored when it looks for duplicates.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, summary: IngestSummary,
-                 commit_rows: int) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, run_id: int, summary: IngestSummary, commit_rows: int
+    ) -> None:
         self.con, self.run_id, self.summary, self.commit_rows = con, run_id, summary, commit_rows
         self.pending: list[tuple[_File, int]] = []  # files waiting to be stored, and their rows
         self.pending_parsed: list[pa.Table] = []  # those rows, in the same order
         self.pending_rows = 0
-        self.storer = ThreadPoolExecutor(max_workers=STORE_WORKERS,
-                                         thread_name_prefix="trailscope-store")
+        self.storer = ThreadPoolExecutor(
+            max_workers=STORE_WORKERS, thread_name_prefix="trailscope-store"
+        )
         self.storing: collections.deque[_Commit] = collections.deque()
         self.cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         database = con.sql("select current_database()").fetchall()[0][0]
@@ -492,8 +547,7 @@ class _Loader:
 
     def load(self, batch: list[_File]) -> None:
         """Parse a batch; hand what is pending to the store once `commit_rows` records are."""
-        readable = [f for f in batch
-                    if not f.error and f.result is not None and not f.result.skip]
+        readable = [f for f in batch if not f.error and f.result is not None and not f.result.skip]
         # one chunk a batch: an insert from hundreds of small chunks (a file's each) cost
         # several times as much as from the same rows in a few large ones (measured)
         parsed = self._parsed(readable).combine_chunks()
@@ -524,9 +578,12 @@ class _Loader:
                     break
         if take:
             parsed = pa.concat_tables(self.pending_parsed)
-            commit = _Commit([f for f, _ in self.pending[:take]], parsed.slice(0, count),
-                             self.storing[-1] if self.storing else None,
-                             pa.concat_tables([EMPTY_IDS] + [c.ids for c in self.storing]))
+            commit = _Commit(
+                [f for f, _ in self.pending[:take]],
+                parsed.slice(0, count),
+                self.storing[-1] if self.storing else None,
+                pa.concat_tables([EMPTY_IDS] + [c.ids for c in self.storing]),
+            )
             self.pending = self.pending[take:]
             self.pending_parsed = [parsed.slice(count)]  # perhaps none, for the files left
             self.pending_rows -= count
@@ -571,8 +628,9 @@ class _Loader:
             self.cursors.put(con)
             commit.before = None
 
-    def _store(self, con: duckdb.DuckDBPyConnection, commit: _Commit
-               ) -> dict[int, tuple[int, int, int, int]]:
+    def _store(
+        self, con: duckdb.DuckDBPyConnection, commit: _Commit
+    ) -> dict[int, tuple[int, int, int, int]]:
         """Check parsed lines, store new events; per file (records, stored, dup, rejected)."""
         batch, parsed = commit.files, commit.parsed
         rejected_rows: list[tuple[int, int | None, str, str | None]] = []
@@ -586,8 +644,8 @@ class _Loader:
         # event_store for this transaction, so their event IDs are checked as well
         con.register("earlier", commit.earlier)
         for file_id, position, reason, line in con.sql(
-                "select file_id, position, reason, coalesce(record_text, line) from parsed "
-                "where reason is not null"
+            "select file_id, position, reason, coalesce(record_text, line) from parsed "
+            "where reason is not null"
         ).fetchall():
             if reason == "invalid JSON":
                 reason = formats.reason_for_line(line)
@@ -598,18 +656,22 @@ class _Loader:
         lo, hi, first_acct, last_acct, no_acct = con.sql(
             "select min(event_time), max(event_time), min(recipient_account_id), "
             "max(recipient_account_id), count(*) > count(recipient_account_id) "
-            "from parsed where reason is null").fetchall()[0]
-        same_account = "true" if no_acct else \
-            "recipient_account_id between $first_acct and $last_acct"
-        fresh = con.sql(f"""
+            "from parsed where reason is null"
+        ).fetchall()[0]
+        same_account = (
+            "true" if no_acct else "recipient_account_id between $first_acct and $last_acct"
+        )
+        fresh = con.sql(
+            f"""
             select event_id, min(file_id * 4294967296 + position) as first
             from parsed where reason is null
               and event_id not in (select event_id from event_store
                                    where event_time between $lo and $hi and {same_account}
                                      and event_id in (select event_id from parsed))
               and event_id not in (select event_id from earlier)
-            group by event_id""", params={"lo": lo, "hi": hi} | (
-                {} if no_acct else {"first_acct": first_acct, "last_acct": last_acct})
+            group by event_id""",
+            params={"lo": lo, "hi": hi}
+            | ({} if no_acct else {"first_acct": first_acct, "last_acct": last_acct}),
         ).to_arrow_table()
         con.register("fresh", fresh)
         con.sql(f"""
@@ -620,8 +682,10 @@ class _Loader:
         con.unregister("parsed")
         parsed = commit.parsed = parsed.drop_columns(["line", "record_text"])
         con.register("parsed", parsed)
-        con.sql("insert into event_sources select event_id, file_id, position from parsed "
-                "where reason is null")
+        con.sql(
+            "insert into event_sources select event_id, file_id, position from parsed "
+            "where reason is null"
+        )
         if rejected_rows:
             _insert_rows(con, "rejected", schema.REJECTED_COLUMNS, rejected_rows)
         stats: dict[int, tuple[int, int, int, int]] = {}
@@ -633,9 +697,12 @@ class _Loader:
                 where reason is null group by file_id""").fetchall():
             stats[file_id] = (records, stored, records - stored, 0)
             if logstash:
-                f = next(f for f in batch if f.file_id == file_id)
-                f.result.note = (f"{logstash} records had no eventTime: event_time taken from "  # type: ignore[union-attr]
-                                 "Logstash @timestamp")
+                result = next(f.result for f in batch if f.file_id == file_id)
+                assert result is not None  # its records were parsed
+                result.note = (
+                    f"{logstash} records had no eventTime: event_time taken from "
+                    "Logstash @timestamp"
+                )
         for file_id, *_ in rejected_rows:
             records, stored, dups, rejected = stats.get(file_id, (0, 0, 0, 0))
             stats[file_id] = (records, stored, dups, rejected + 1)
@@ -661,8 +728,10 @@ class _Loader:
                 self.con.unregister("staged")
             # The lines themselves are not copied out of DuckDB: its result keeps the order of
             # its input (preserve_insertion_order), so each row takes its line by place.
-            if not (parsed["file_id"].equals(staged["file_id"])
-                    and parsed["position"].equals(staged["position"])):
+            if not (
+                parsed["file_id"].equals(staged["file_id"])
+                and parsed["position"].equals(staged["position"])
+            ):
                 raise RuntimeError("DuckDB returned the parsed lines in another order")
             parsed = parsed.append_column("line", staged["line"])
             fast = [f.file_id for f in files if f.result is not None and f.result.fast]
@@ -674,8 +743,9 @@ class _Loader:
                 return parsed
             redo = [f for f in files if f.file_id in broken]
 
-    def _file_rows(self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
-                   ) -> list[_FileRow]:
+    def _file_rows(
+        self, batch: list[_File], stats: dict[int, tuple[int, int, int, int]]
+    ) -> list[_FileRow]:
         """The manifest rows of a commit's files."""
         rows = []
         for f in batch:
@@ -692,9 +762,24 @@ class _Loader:
             else:
                 status = "ingested" if records + rejected else "empty"
             fmt = result.format if result else ("unread" if c.skip else "unknown")
-            rows.append(_FileRow(f.file_id, c.path, c.size, c.mtime, c.etag, f.sha256, fmt,
-                                 status, records + rejected, stored, dups, rejected, note,
-                                 self.run_id))
+            rows.append(
+                _FileRow(
+                    f.file_id,
+                    c.path,
+                    c.size,
+                    c.mtime,
+                    c.etag,
+                    f.sha256,
+                    fmt,
+                    status,
+                    records + rejected,
+                    stored,
+                    dups,
+                    rejected,
+                    note,
+                    self.run_id,
+                )
+            )
         return rows
 
     def _tally(self, rows: list[_FileRow]) -> None:

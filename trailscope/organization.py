@@ -15,8 +15,14 @@ if TYPE_CHECKING:
     from trailscope.trail import Trail
 
 # the kinds of state org_state_at and org_state_intervals report, in their order
-KINDS = ("delegated_admin", "management_account", "membership", "root_feature",
-         "service_linked_role", "trusted_access")
+KINDS = (
+    "delegated_admin",
+    "management_account",
+    "membership",
+    "root_feature",
+    "service_linked_role",
+    "trusted_access",
+)
 
 
 def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -25,8 +31,9 @@ def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection
     return source.con if isinstance(source, Trail) else source
 
 
-def state_at(source: Trail | duckdb.DuckDBPyConnection, at: datetime | str
-             ) -> dict[str, pl.DataFrame]:
+def state_at(
+    source: Trail | duckdb.DuckDBPyConnection, at: datetime | str
+) -> dict[str, pl.DataFrame]:
     """The state at `at` (UTC when naive), one frame per kind in KINDS (empty when the logs say
     nothing of that kind). Rows whose `known` is false were inferred, not seen."""
     df = analysis.run_query(_con(source), analysis.get_query("org_state_at"), at=at)
@@ -43,10 +50,16 @@ def changes(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return analysis.run_query(_con(source), analysis.get_query("org_state_changes"))
 
 
-def identity(source: Trail | duckdb.DuckDBPyConnection, management_account: str = "",
-             organization_id: str = "") -> pl.DataFrame:
+def identity(
+    source: Trail | duckdb.DuckDBPyConnection,
+    management_account: str = "",
+    organization_id: str = "",
+) -> pl.DataFrame:
     """What the logs show of the management account and organization ID, against what the
     caller states (empty: not stated)."""
-    return analysis.run_query(_con(source), analysis.get_query("organization_identity"),
-                              management_account=management_account,
-                              organization_id=organization_id)
+    return analysis.run_query(
+        _con(source),
+        analysis.get_query("organization_identity"),
+        management_account=management_account,
+        organization_id=organization_id,
+    )

@@ -27,8 +27,10 @@ def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
     if not texts:
         return df
     return df.with_columns(
-        pl.when(pl.col(c).str.starts_with(_FORMULA_START[0])
-                | pl.any_horizontal(pl.col(c).str.starts_with(p) for p in _FORMULA_START[1:]))
+        pl.when(
+            pl.col(c).str.starts_with(_FORMULA_START[0])
+            | pl.any_horizontal(pl.col(c).str.starts_with(p) for p in _FORMULA_START[1:])
+        )
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
@@ -44,8 +46,9 @@ def _json_text(value: object) -> str:
 def _plain(df: pl.DataFrame) -> pl.DataFrame:
     """Nested values as JSON text, so CSV can hold them."""
     nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
-    return df.with_columns(pl.col(n).map_elements(_json_text, return_dtype=pl.String)
-                           for n in nested)
+    return df.with_columns(
+        pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in nested
+    )
 
 
 def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
@@ -63,8 +66,14 @@ def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
         text = df.write_json() + "\n"
     else:
         buffer = io.StringIO()
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
-                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        with pl.Config(
+            tbl_rows=-1,
+            tbl_cols=-1,
+            fmt_str_lengths=60,
+            tbl_width_chars=200,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+        ):
             print(df, file=buffer)
         text = buffer.getvalue()
     if output is None:

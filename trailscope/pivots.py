@@ -48,18 +48,32 @@ class Pivots:
     follow: bool = False
 
     @classmethod
-    def make(cls, *, access_key: str | None = None, principal: str | None = None,
-             principal_like: str | None = None, session: str | None = None,
-             ip: str | None = None, account: str | None = None,
-             since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
-             follow: bool = False) -> Pivots:
+    def make(
+        cls,
+        *,
+        access_key: str | None = None,
+        principal: str | None = None,
+        principal_like: str | None = None,
+        session: str | None = None,
+        ip: str | None = None,
+        account: str | None = None,
+        since: str | dt.datetime | None = None,
+        until: str | dt.datetime | None = None,
+        follow: bool = False,
+    ) -> Pivots:
         """Pivots from user input: empty strings mean not given; since/until are a day (its
         start, or for until its end) or an ISO time, UTC unless it says otherwise."""
-        return cls(access_key=access_key or None, principal=principal or None,
-                   principal_like=principal_like or None, session=session or None,
-                   ip=ip or None, account=account or None,
-                   since=parse_time(since, end=False), until=parse_time(until, end=True),
-                   follow=follow)
+        return cls(
+            access_key=access_key or None,
+            principal=principal or None,
+            principal_like=principal_like or None,
+            session=session or None,
+            ip=ip or None,
+            account=account or None,
+            since=parse_time(since, end=False),
+            until=parse_time(until, end=True),
+            follow=follow,
+        )
 
     def given(self) -> bool:
         """Whether anything narrows the events down."""
@@ -69,32 +83,66 @@ class Pivots:
         return asdict(self)
 
 
-def timeline(trail: Trail, *, access_key: str | None = None, principal: str | None = None,
-             principal_like: str | None = None, session: str | None = None,
-             ip: str | None = None, account: str | None = None,
-             since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
-             follow: bool = False) -> pl.DataFrame:
+def timeline(
+    trail: Trail,
+    *,
+    access_key: str | None = None,
+    principal: str | None = None,
+    principal_like: str | None = None,
+    session: str | None = None,
+    ip: str | None = None,
+    account: str | None = None,
+    since: str | dt.datetime | None = None,
+    until: str | dt.datetime | None = None,
+    follow: bool = False,
+) -> pl.DataFrame:
     """Every event connected to the pivots, in time order: the matching events, the calls that
     issued their keys, and with `follow` everything done downstream of those keys; each row
     with its key's lineage (origin_kind, origin, origin_in_logs, depth)."""
-    pivots = Pivots.make(access_key=access_key, principal=principal,
-                         principal_like=principal_like, session=session, ip=ip,
-                         account=account, since=since, until=until, follow=follow)
+    pivots = Pivots.make(
+        access_key=access_key,
+        principal=principal,
+        principal_like=principal_like,
+        session=session,
+        ip=ip,
+        account=account,
+        since=since,
+        until=until,
+        follow=follow,
+    )
     if not pivots.given():
-        raise NoPivot("a timeline needs a pivot: an access key, principal, session, IP, "
-                      "account or time range (the summary covers every identity)")
+        raise NoPivot(
+            "a timeline needs a pivot: an access key, principal, session, IP, "
+            "account or time range (the summary covers every identity)"
+        )
     return trail.query("timeline", **pivots.params())
 
 
-def summary(trail: Trail, *, access_key: str | None = None, principal: str | None = None,
-            principal_like: str | None = None, session: str | None = None,
-            ip: str | None = None, account: str | None = None,
-            since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
-            follow: bool = False) -> pl.DataFrame:
+def summary(
+    trail: Trail,
+    *,
+    access_key: str | None = None,
+    principal: str | None = None,
+    principal_like: str | None = None,
+    session: str | None = None,
+    ip: str | None = None,
+    account: str | None = None,
+    since: str | dt.datetime | None = None,
+    until: str | dt.datetime | None = None,
+    follow: bool = False,
+) -> pl.DataFrame:
     """One row per identity, over the events the pivots select (every event without them):
     event counts, first and last seen, APIs that succeeded and failed, regions, source IPs,
     user agents, access keys, accounts and key origins; most events first."""
-    pivots = Pivots.make(access_key=access_key, principal=principal,
-                         principal_like=principal_like, session=session, ip=ip,
-                         account=account, since=since, until=until, follow=follow)
+    pivots = Pivots.make(
+        access_key=access_key,
+        principal=principal,
+        principal_like=principal_like,
+        session=session,
+        ip=ip,
+        account=account,
+        since=since,
+        until=until,
+        follow=follow,
+    )
     return trail.query("identity_summary", **pivots.params())

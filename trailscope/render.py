@@ -32,8 +32,9 @@ def environment(template_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
     loaders.append(jinja2.PackageLoader("trailscope.reports", "."))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.jinja"),
-                                            default_for_string=False, default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "html.jinja"), default_for_string=False, default=False
+        ),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -43,8 +44,13 @@ def environment(template_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
     return env
 
 
-def render(context: dict[str, Any], fmt: str, *, name: str = "report",
-           template_dirs: Sequence[str | Path] = ()) -> str:
+def render(
+    context: dict[str, Any],
+    fmt: str,
+    *,
+    name: str = "report",
+    template_dirs: Sequence[str | Path] = (),
+) -> str:
     """The report `name` in `fmt` (html, md or json) from plain data."""
     kind = FORMATS.get(fmt)
     if kind is None:

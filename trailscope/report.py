@@ -43,13 +43,22 @@ class Scope:
         except ValueError as e:
             raise TrailscopeError(f"--month takes YYYY-MM, not {month!r}") from e
         following = (first + dt.timedelta(days=32)).replace(day=1)
-        return cls(since=first, until=following - dt.timedelta(microseconds=1),
-                   title=f"Monthly root activity report, {first:%B %Y}", **kw)
+        return cls(
+            since=first,
+            until=following - dt.timedelta(microseconds=1),
+            title=f"Monthly root activity report, {first:%B %Y}",
+            **kw,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"since": _iso(self.since), "until": _iso(self.until),
-                "accounts": list(self.accounts), "principal": self.principal,
-                "session": self.session, "title": self.title}
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "accounts": list(self.accounts),
+            "principal": self.principal,
+            "session": self.session,
+            "title": self.title,
+        }
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -60,13 +69,24 @@ def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
     """Plain rows: times as ISO text in UTC, everything else as is."""
     out = []
     for row in df.rows(named=True):
-        out.append({k: _iso(v) if isinstance(v, dt.datetime) else
-                    (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()})
+        out.append(
+            {
+                k: _iso(v)
+                if isinstance(v, dt.datetime)
+                else (v.isoformat() if isinstance(v, dt.date) else v)
+                for k, v in row.items()
+            }
+        )
     return out
 
 
-def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None,
-          allow_list: str | Path | None = None) -> dict[str, Any]:
+def build(
+    trail: Trail,
+    scope: Scope,
+    *,
+    generated_at: dt.datetime | None = None,
+    allow_list: str | Path | None = None,
+) -> dict[str, Any]:
     """Everything a report shows, as JSON-ready data."""
     con = trail.con
     first, last = con.sql("select min(event_time), max(event_time) from events").fetchall()[0]
@@ -78,8 +98,12 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
     context: dict[str, Any] = {
         "title": scope.title,
         "scope": scope.as_dict(),
-        "period": {"since": _iso(since), "until": _iso(until), "logs_first": _iso(first),
-                   "logs_last": _iso(last)},
+        "period": {
+            "since": _iso(since),
+            "until": _iso(until),
+            "logs_first": _iso(first),
+            "logs_last": _iso(last),
+        },
         "generated_at": _iso(generated_at or dt.datetime.now(UTC)),
         "version": __version__,
         "inputs": _inputs(trail),
@@ -87,37 +111,76 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
         "rejected": _rows(trail.query("rejected_inputs").head(50)),
         # the organization's state at the end of the period (within the logs' window)
         "state": _rows(trail.query("org_state_at", at=end_of_view)),
-        "changes": _rows(_scoped(trail.query("org_state_changes"), "event_time", since, until,
-                                 scope.accounts, "account_id", "actor_account")),
+        "changes": _rows(
+            _scoped(
+                trail.query("org_state_changes"),
+                "event_time",
+                since,
+                until,
+                scope.accounts,
+                "account_id",
+                "actor_account",
+            )
+        ),
     }
-    findings = _scoped(trail.findings(allow_list=allow_list), "event_time", since, until,
-                       scope.accounts, "account_id")
-    sessions = _scoped(trail.sessions(), "issued_at", since, until, scope.accounts,
-                       "target_account_id", "caller_account_id")
-    long_term = _scoped(trail.query("root_long_term_activity"), "event_time", since, until,
-                        scope.accounts, "account_id")
-    credentials = _scoped(trail.query("root_credentials"), None, since, until, scope.accounts,
-                          "account_id")
+    findings = _scoped(
+        trail.findings(allow_list=allow_list),
+        "event_time",
+        since,
+        until,
+        scope.accounts,
+        "account_id",
+    )
+    sessions = _scoped(
+        trail.sessions(),
+        "issued_at",
+        since,
+        until,
+        scope.accounts,
+        "target_account_id",
+        "caller_account_id",
+    )
+    long_term = _scoped(
+        trail.query("root_long_term_activity"),
+        "event_time",
+        since,
+        until,
+        scope.accounts,
+        "account_id",
+    )
+    credentials = _scoped(
+        trail.query("root_credentials"), None, since, until, scope.accounts, "account_id"
+    )
     if scope.principal:  # a caller: case-insensitive part of its ARN (a role session name...)
         needle = scope.principal.lower()
-        findings = findings.filter(pl.col("principal").str.to_lowercase().str.contains(
-            needle, literal=True))
-        sessions = sessions.filter(pl.col("caller_arn").str.to_lowercase().str.contains(
-            needle, literal=True))
-        long_term = long_term.filter(pl.concat_str(pl.lit("arn:aws:iam::"), "account_id",
-                                                   pl.lit(":root")).str.contains(needle,
-                                                                                 literal=True))
+        findings = findings.filter(
+            pl.col("principal").str.to_lowercase().str.contains(needle, literal=True)
+        )
+        sessions = sessions.filter(
+            pl.col("caller_arn").str.to_lowercase().str.contains(needle, literal=True)
+        )
+        long_term = long_term.filter(
+            pl.concat_str(pl.lit("arn:aws:iam::"), "account_id", pl.lit(":root")).str.contains(
+                needle, literal=True
+            )
+        )
     if scope.session:  # one root session: by the call's eventID or the issued key
-        sessions = sessions.filter((pl.col("session_id") == scope.session)
-                                   | (pl.col("access_key_id") == scope.session))
+        sessions = sessions.filter(
+            (pl.col("session_id") == scope.session) | (pl.col("access_key_id") == scope.session)
+        )
         ids = [*sessions["session_id"].to_list(), *sessions["access_key_id"].drop_nulls()]
         findings = findings.filter(pl.col("session_id").is_in(ids))
         long_term = long_term.clear()
-        credentials = credentials.filter(pl.col("account_id").is_in(
-            sessions["target_account_id"].drop_nulls().to_list()))
-    findings = findings.with_columns(
-        rank=findings["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
-    ).sort("rank", "event_time", "finding_id").drop("rank")
+        credentials = credentials.filter(
+            pl.col("account_id").is_in(sessions["target_account_id"].drop_nulls().to_list())
+        )
+    findings = (
+        findings.with_columns(
+            rank=findings["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
+        )
+        .sort("rank", "event_time", "finding_id")
+        .drop("rank")
+    )
     context |= {
         "findings": _rows(findings),
         "counts": _counts(findings),
@@ -129,8 +192,14 @@ def build(trail: Trail, scope: Scope, *, generated_at: dt.datetime | None = None
     return context
 
 
-def _scoped(df: pl.DataFrame, time: str | None, since: dt.datetime, until: dt.datetime,
-            accounts: tuple[str, ...], *account_columns: str) -> pl.DataFrame:
+def _scoped(
+    df: pl.DataFrame,
+    time: str | None,
+    since: dt.datetime,
+    until: dt.datetime,
+    accounts: tuple[str, ...],
+    *account_columns: str,
+) -> pl.DataFrame:
     """Rows in the period (when `time` names their time column) and about the accounts."""
     if time is not None:
         df = df.filter(pl.col(time).is_between(since, until) | pl.col(time).is_null())
@@ -144,8 +213,12 @@ def _counts(findings: pl.DataFrame) -> dict[str, Any]:
     by_severity.update(findings.group_by("severity").len().iter_rows())
     by_check = dict(sorted(findings.group_by("check").len().iter_rows()))
     accepted = int(findings["accepted"].sum()) if len(findings) else 0
-    return {"total": len(findings), "severity": by_severity, "check": by_check,
-            "accepted": accepted}
+    return {
+        "total": len(findings),
+        "severity": by_severity,
+        "check": by_check,
+        "accepted": accepted,
+    }
 
 
 SESSION_CHECKS = ("duration", "task_scope", "authorization")
@@ -170,18 +243,32 @@ def _inputs(trail: Trail) -> dict[str, Any]:
     con = trail.con
     files = {status: 0 for status in ("ingested", "empty", "rejected", "skipped")}
     files.update(con.sql("select status, count(*) from files group by 1").fetchall())
-    runs = _rows(trail.sql("select run_id, started_at, finished_at, sources, trailscope_version "
-                           "from ingest_runs order by run_id"))
-    counts = con.sql("select (select count(*) from events), (select count(*) from event_sources),"
-                     " (select count(*) from rejected)").fetchall()[0]
-    return {"database": Path(trail.path).name, "files": files, "runs": runs,
-            "events": counts[0], "copies": counts[1], "rejected": counts[2]}
+    runs = _rows(
+        trail.sql(
+            "select run_id, started_at, finished_at, sources, trailscope_version "
+            "from ingest_runs order by run_id"
+        )
+    )
+    counts = con.sql(
+        "select (select count(*) from events), (select count(*) from event_sources),"
+        " (select count(*) from rejected)"
+    ).fetchall()[0]
+    return {
+        "database": Path(trail.path).name,
+        "files": files,
+        "runs": runs,
+        "events": counts[0],
+        "copies": counts[1],
+        "rejected": counts[2],
+    }
 
 
-def _coverage(trail: Trail, since: dt.datetime, until: dt.datetime,
-              accounts: tuple[str, ...]) -> list[dict[str, Any]]:
+def _coverage(
+    trail: Trail, since: dt.datetime, until: dt.datetime, accounts: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Per account and region: the days with events, and the days missing between them."""
-    df = trail.sql("""
+    df = trail.sql(
+        """
         select account_id, aws_region, min(day) as first_day, max(day) as last_day,
                count(*) as days, sum(events) as events,
                list(day order by day) as present
@@ -192,7 +279,11 @@ def _coverage(trail: Trail, since: dt.datetime, until: dt.datetime,
                 and (len($accounts) = 0 or list_contains($accounts, recipient_account_id))
               group by all)
         group by all
-        order by account_id, aws_region""", since=since, until=until, accounts=list(accounts))
+        order by account_id, aws_region""",
+        since=since,
+        until=until,
+        accounts=list(accounts),
+    )
     out = []
     for row in df.rows(named=True):
         present = set(row.pop("present"))
@@ -206,8 +297,7 @@ def _coverage(trail: Trail, since: dt.datetime, until: dt.datetime,
 TIMELINE_WIDTH = 960  # drawing units of the SVG's viewBox; it scales to the page
 
 
-def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
-              ) -> dict[str, Any]:
+def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
     """Positions to draw, computed here so the template only places shapes: lanes of marks
     (a point in time) and bars (a span), each with the text of its tooltip."""
     span = max((until - since).total_seconds(), 1.0)
@@ -216,8 +306,7 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
         if t is None:
             return 0.0
         when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
-        return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH,
-                     1)
+        return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH, 1)
 
     session_marks: list[dict[str, Any]] = []
     session_bars: list[dict[str, Any]] = []
@@ -225,29 +314,63 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime
         start = r["issued_at"] or r["first_event_at"]
         end = r["last_event_at"] or start
         worst = next((v for v in r["checks"].values() if v != "ok"), None) or r["orphan"]
-        label = (f"{start} {r['session_kind']} {r['task_policy'] or ''} on "
-                 f"{r['target_account_id'] or ''} by {r['caller_arn'] or 'unknown caller'} "
-                 f"({r['outcome']})")
+        label = (
+            f"{start} {r['session_kind']} {r['task_policy'] or ''} on "
+            f"{r['target_account_id'] or ''} by {r['caller_arn'] or 'unknown caller'} "
+            f"({r['outcome']})"
+        )
         if r["outcome"] == "failed" or not r["events"]:
-            session_marks.append({"x": x(start), "kind": "failed" if r["outcome"] == "failed"
-                                  else "change", "label": label})
+            session_marks.append(
+                {
+                    "x": x(start),
+                    "kind": "failed" if r["outcome"] == "failed" else "change",
+                    "label": label,
+                }
+            )
         else:
-            session_bars.append({"x": x(start), "w": max(x(end) - x(start), 2.0),
-                                 "kind": "finding" if worst else "ok", "label": label})
-    marks = [{"x": x(f["event_time"]), "kind": f["severity"],
-              "label": f"{f['event_time']} {f['severity']}: {f['title']}"}
-             for f in context["findings"]]
-    root = [{"x": x(e["event_time"]), "kind": "high",
-             "label": f"{e['event_time']} {e['account_id']} {e['event_name']} "
-                      f"({e['credential']})"} for e in context["long_term_root"]]
-    lanes = [{"name": "root sessions", "marks": session_marks, "bars": session_bars},
-             {"name": "findings", "marks": marks, "bars": []},
-             {"name": "root, long-term", "marks": root, "bars": []},
-             {"name": "organization changes", "marks": [
-        {"x": x(c["event_time"]), "kind": "failed" if c["outcome"] != "succeeded" else
-         ("finding" if c["finding"] else "change"),
-         "label": f"{c['event_time']} {c['action']} {c['subject'] or ''} ({c['outcome']})"}
-        for c in context["changes"]], "bars": []}]
+            session_bars.append(
+                {
+                    "x": x(start),
+                    "w": max(x(end) - x(start), 2.0),
+                    "kind": "finding" if worst else "ok",
+                    "label": label,
+                }
+            )
+    marks = [
+        {
+            "x": x(f["event_time"]),
+            "kind": f["severity"],
+            "label": f"{f['event_time']} {f['severity']}: {f['title']}",
+        }
+        for f in context["findings"]
+    ]
+    root = [
+        {
+            "x": x(e["event_time"]),
+            "kind": "high",
+            "label": f"{e['event_time']} {e['account_id']} {e['event_name']} ({e['credential']})",
+        }
+        for e in context["long_term_root"]
+    ]
+    lanes = [
+        {"name": "root sessions", "marks": session_marks, "bars": session_bars},
+        {"name": "findings", "marks": marks, "bars": []},
+        {"name": "root, long-term", "marks": root, "bars": []},
+        {
+            "name": "organization changes",
+            "marks": [
+                {
+                    "x": x(c["event_time"]),
+                    "kind": "failed"
+                    if c["outcome"] != "succeeded"
+                    else ("finding" if c["finding"] else "change"),
+                    "label": f"{c['event_time']} {c['action']} {c['subject'] or ''} ({c['outcome']})",
+                }
+                for c in context["changes"]
+            ],
+            "bars": [],
+        },
+    ]
     days = []
     day = since.replace(hour=0, minute=0, second=0, microsecond=0)
     if (until - since).days <= 62:

@@ -56,14 +56,32 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 # Error codes S3 (and S3-compatible stores) answer with, by what they mean for a responder.
-_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "InvalidToken",
-                "SignatureDoesNotMatch", "TokenRefreshRequired", "InvalidClientTokenId",
-                "UnrecognizedClientException"}
+_CREDENTIALS = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
 _DENIED = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem", "InvalidPayer"}
-_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "301",
-           "IllegalLocationConstraintException"}
-_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "TooManyRequestsException", "ServiceUnavailable", "503"}
+_REGION = {
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "301",
+    "IllegalLocationConstraintException",
+}
+_THROTTLED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "503",
+}
 _GONE = {"NoSuchKey", "404", "NotFound"}
 _CHANGED = {"PreconditionFailed", "412"}
 
@@ -95,8 +113,9 @@ class S3Stats:
     listed: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
     bytes_fetched: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
-                                  compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def _sent(self, event_name: str = "", **_: Any) -> None:
         with self._lock:
@@ -132,8 +151,13 @@ _SESSIONS: dict[tuple[object, ...], Session] = {}
 _SESSIONS_LOCK = threading.Lock()  # boto3 sessions are not thread-safe; their clients are
 
 
-def _client(profile: str | None, endpoint_url: str | None, region: str | None, pool: int,
-            stats: S3Stats | None) -> tuple[S3Client, _Where]:
+def _client(
+    profile: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+    pool: int,
+    stats: S3Stats | None,
+) -> tuple[S3Client, _Where]:
     """An S3 client from the standard credential chain (environment, profiles, SSO, container
     and instance roles), or the named profile.
 
@@ -146,10 +170,14 @@ def _client(profile: str | None, endpoint_url: str | None, region: str | None, p
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
     # path-style addressing is what S3-compatible stores all understand
     path_style = bool(endpoint_url) and "amazonaws.com" not in (endpoint_url or "")
-    config = Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-                    max_pool_connections=pool + 2, connect_timeout=10, read_timeout=60,
-                    user_agent_extra=f"trailscope/{__version__}",
-                    s3={"addressing_style": "path"} if path_style else None)
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=pool + 2,
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra=f"trailscope/{__version__}",
+        s3={"addressing_style": "path"} if path_style else None,
+    )
     with _SESSIONS_LOCK:
         try:
             session = _SESSIONS.get((profile, region, env))
@@ -158,9 +186,11 @@ def _client(profile: str | None, endpoint_url: str | None, region: str | None, p
                 _SESSIONS[(profile, region, env)] = session
             client = session.client("s3", endpoint_url=endpoint_url, config=config)
         except ProfileNotFound:
-            raise BadSource(f"no AWS profile named {profile!r} (see `aws configure "
-                            f"list-profiles`; profiles live in ~/.aws/config and "
-                            f"~/.aws/credentials)") from None
+            raise BadSource(
+                f"no AWS profile named {profile!r} (see `aws configure "
+                f"list-profiles`; profiles live in ~/.aws/config and "
+                f"~/.aws/credentials)"
+            ) from None
         except ValueError as e:  # botocore's word for a malformed endpoint URL
             raise BadSource(f"not a usable endpoint URL: {endpoint_url!r} ({e})") from e
         except BotoCoreError as e:
@@ -196,54 +226,76 @@ def _explain(e: Exception, what: str, where: _Where, *, listing: bool) -> tuple[
         message = str(error.get("Message", "")).strip()
         if code == "NoSuchBucket":
             bucket = split_url(what)[0]
-            return True, (f"no such bucket: {bucket} (at {where.endpoint}): check the name; a "
-                          f"trail's bucket is shown by `aws cloudtrail describe-trails`")
+            return True, (
+                f"no such bucket: {bucket} (at {where.endpoint}): check the name; a "
+                f"trail's bucket is shown by `aws cloudtrail describe-trails`"
+            )
         if code in _CREDENTIALS:
-            return True, (f"AWS credentials rejected ({code}) while {doing or 'reading '}{what}: "
-                          f"they have expired or are wrong; refresh them (`aws sso login"
-                          f"{profile}`, a new session, or another --profile) and run ingest "
-                          f"again: what was already stored is kept")
+            return True, (
+                f"AWS credentials rejected ({code}) while {doing or 'reading '}{what}: "
+                f"they have expired or are wrong; refresh them (`aws sso login"
+                f"{profile}`, a new session, or another --profile) and run ingest "
+                f"again: what was already stored is kept"
+            )
         if code == "RequestTimeTooSkewed":
-            return True, ("this machine's clock is more than 15 minutes off, so S3 refuses "
-                          "the requests: set the clock (NTP) and run ingest again")
+            return True, (
+                "this machine's clock is more than 15 minutes off, so S3 refuses "
+                "the requests: set the clock (NTP) and run ingest again"
+            )
         if code in _REGION:
             headers = e.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             actual = headers.get("x-amz-bucket-region") or str(error.get("Region", "")) or None
-            hint = (f"it is in {actual}: use --region {actual} or AWS_REGION={actual}" if actual
-                    else "set --region or AWS_REGION to the bucket's region")
-            return True, (f"the bucket of {what} is not in region {where.region} ({code}): "
-                          f"{hint}")
+            hint = (
+                f"it is in {actual}: use --region {actual} or AWS_REGION={actual}"
+                if actual
+                else "set --region or AWS_REGION to the bucket's region"
+            )
+            return True, (f"the bucket of {what} is not in region {where.region} ({code}): {hint}")
         if code.startswith("KMS.") or (code in _DENIED and "kms" in message.lower()):
-            return listing, (f"cannot decrypt: {what} (SSE-KMS: the caller needs kms:Decrypt on "
-                             f"the trail's key; {code}: {message or 'no detail'})")
+            return listing, (
+                f"cannot decrypt: {what} (SSE-KMS: the caller needs kms:Decrypt on "
+                f"the trail's key; {code}: {message or 'no detail'})"
+            )
         if code in _DENIED:
             if listing:
-                return True, (f"access denied {doing}{what}: the credentials in use need "
-                              f"s3:ListBucket on that bucket and prefix")
-            return False, (f"access denied: {what} (the caller needs s3:GetObject, and "
-                           f"kms:Decrypt if the trail uses SSE-KMS)")
+                return True, (
+                    f"access denied {doing}{what}: the credentials in use need "
+                    f"s3:ListBucket on that bucket and prefix"
+                )
+            return False, (
+                f"access denied: {what} (the caller needs s3:GetObject, and "
+                f"kms:Decrypt if the trail uses SSE-KMS)"
+            )
         if code in _GONE:
             return listing, f"gone: {what} was deleted after it was listed"
         if code == "InvalidObjectState":
-            return listing, (f"archived: {what} is in an archive storage class (Glacier or "
-                             f"Deep Archive); restore it, then run ingest again")
+            return listing, (
+                f"archived: {what} is in an archive storage class (Glacier or "
+                f"Deep Archive); restore it, then run ingest again"
+            )
         if code in _CHANGED:
             return listing, f"changed since it was listed: {what}; run ingest again"
         if code in _THROTTLED:
-            return listing, (f"S3 still throttling ({code}) after {MAX_ATTEMPTS} attempts: "
-                             f"{doing}{what}; run ingest again later")
+            return listing, (
+                f"S3 still throttling ({code}) after {MAX_ATTEMPTS} attempts: "
+                f"{doing}{what}; run ingest again later"
+            )
         return listing, f"S3 error {code}{': ' + message if message else ''}: {doing}{what}"
     if isinstance(e, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
-        return True, (f"no usable AWS credentials ({e}): pass --profile, set AWS_PROFILE, run "
-                      f"`aws sso login{profile}`, or set AWS_ACCESS_KEY_ID and "
-                      f"AWS_SECRET_ACCESS_KEY")
+        return True, (
+            f"no usable AWS credentials ({e}): pass --profile, set AWS_PROFILE, run "
+            f"`aws sso login{profile}`, or set AWS_ACCESS_KEY_ID and "
+            f"AWS_SECRET_ACCESS_KEY"
+        )
     if isinstance(e, SSOError | TokenRetrievalError):
         return True, f"the AWS SSO session has expired or is missing: run `aws sso login{profile}`"
     if isinstance(e, ParamValidationError):
         return True, f"S3 refused the request for {what}: {e}"
     if isinstance(e, ConnectionError):  # refused, unreachable, DNS, proxy, TLS: after retries
-        return True, (f"cannot connect to S3 at {where.endpoint} while {doing or 'reading '}"
-                      f"{what}: {e} (check --endpoint-url, the network and any proxy)")
+        return True, (
+            f"cannot connect to S3 at {where.endpoint} while {doing or 'reading '}"
+            f"{what}: {e} (check --endpoint-url, the network and any proxy)"
+        )
     if isinstance(e, HTTPClientError):  # timed out or cut off after the retries
         return listing, f"S3 connection failed after {MAX_ATTEMPTS} attempts: {doing}{what}: {e}"
     return True, f"S3 request failed while {doing or 'reading '}{what}: {e}"
@@ -271,8 +323,9 @@ class _Page:
     token: str | None
 
 
-def _ordered(pool: ThreadPoolExecutor, items: Iterable[_T], fn: Callable[[_T], _R],
-             ahead: int) -> Iterator[_R]:
+def _ordered(
+    pool: ThreadPoolExecutor, items: Iterable[_T], fn: Callable[[_T], _R], ahead: int
+) -> Iterator[_R]:
     """fn over items in the pool, at most `ahead` started before their result is taken, in order."""
     pending: deque[Future[_R]] = deque()
     try:
@@ -298,12 +351,12 @@ def day_window(filters: Filters) -> tuple[dt.date | None, dt.date | None]:
     if filters.since is not None:
         first = filters.since.date() - dt.timedelta(days=7)
         while first <= filters.since.date() + dt.timedelta(days=7) and not filters.keeps(
-                _day(first)):
+            _day(first)
+        ):
             first += dt.timedelta(days=1)
     if filters.until is not None:
         last = filters.until.date() + dt.timedelta(days=7)
-        while last >= filters.until.date() - dt.timedelta(days=7) and not filters.keeps(
-                _day(last)):
+        while last >= filters.until.date() - dt.timedelta(days=7) and not filters.keeps(_day(last)):
             last -= dt.timedelta(days=1)
     return first, last
 
@@ -312,8 +365,15 @@ class _Lister:
     """Discovery of one bucket: plans which folders to list, lists them in a thread pool and
     yields the objects in key order."""
 
-    def __init__(self, client: S3Client, where: _Where, bucket: str, filters: Filters,
-                 pool: ThreadPoolExecutor, stats: S3Stats | None) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        where: _Where,
+        bucket: str,
+        filters: Filters,
+        pool: ThreadPoolExecutor,
+        stats: S3Stats | None,
+    ) -> None:
         self.client, self.where, self.bucket = client, where, bucket
         self.filters, self.pool, self.stats = filters, pool, stats
         self.dated = filters.since is not None or filters.until is not None
@@ -355,7 +415,7 @@ class _Lister:
         # region, year or month folder under a date filter: one key range, YYYY/MM/DD/ sorting
         # as dates do, from the first day kept to the last (the days Filters.keeps keeps)
         dated_parts = sum(k in layout for k in ("year", "month", "day"))
-        region = "/".join(parts[:len(parts) - dated_parts]) + "/"
+        region = "/".join(parts[: len(parts) - dated_parts]) + "/"
         start = f"{region}{self.first_day:%Y/%m/%d}" if self.first_day else ""
         stop = f"{region}{self.last_day:%Y/%m/%d}0" if self.last_day else ""  # '0' sorts after '/'
         if start and stop and start >= stop:
@@ -365,8 +425,11 @@ class _Lister:
     # listing
     def page(self, listing: _Listing, token: str | None = None) -> _Page:
         """One ListObjectsV2 call: its objects as candidates, its sub-folders as listings."""
-        request: ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": listing.prefix,
-                                                "MaxKeys": PAGE_KEYS}
+        request: ListObjectsV2RequestTypeDef = {
+            "Bucket": self.bucket,
+            "Prefix": listing.prefix,
+            "MaxKeys": PAGE_KEYS,
+        }
         if listing.walk:
             request["Delimiter"] = "/"
         if token:
@@ -378,19 +441,26 @@ class _Lister:
         try:
             response = self.client.list_objects_v2(**request)
         except Exception as e:  # botocore raises many kinds: all are explained
-            raise BadSource(_explain(e, self.url(listing.prefix), self.where, listing=True)[1]
-                            ) from e
+            raise BadSource(
+                _explain(e, self.url(listing.prefix), self.where, listing=True)[1]
+            ) from e
         return self._entries(listing, response, first=token is None)
 
-    def _entries(self, listing: _Listing, response: ListObjectsV2OutputTypeDef,
-                 *, first: bool) -> _Page:
+    def _entries(
+        self, listing: _Listing, response: ListObjectsV2OutputTypeDef, *, first: bool
+    ) -> _Page:
         contents = response.get("Contents", [])
         folders = response.get("CommonPrefixes", [])
         if first and listing.must_exist and not contents and not folders:
-            what = (f"bucket {self.bucket} is empty" if not listing.prefix
-                    else f"nothing in {self.url(listing.prefix)}: no key starts with that prefix")
-            raise BadSource(f"{what} (CloudTrail keys look like "
-                            f"[prefix/]AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/)")
+            what = (
+                f"bucket {self.bucket} is empty"
+                if not listing.prefix
+                else f"nothing in {self.url(listing.prefix)}: no key starts with that prefix"
+            )
+            raise BadSource(
+                f"{what} (CloudTrail keys look like "
+                f"[prefix/]AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/)"
+            )
         keyed: list[tuple[str, Candidate | _Listing]] = []
         token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         for obj in contents:
@@ -398,8 +468,9 @@ class _Lister:
             if listing.stop_at and key >= listing.stop_at:
                 token = None  # past the last day: no more pages
                 break
-            candidate = self._candidate(key, obj.get("Size", 0), obj.get("LastModified"),
-                                        obj.get("ETag"))
+            candidate = self._candidate(
+                key, obj.get("Size", 0), obj.get("LastModified"), obj.get("ETag")
+            )
             if candidate is not None:
                 keyed.append((key, candidate))
         for folder in folders:
@@ -408,8 +479,15 @@ class _Lister:
         keyed.sort(key=lambda pair: pair[0])  # a folder "a/" sorts where its keys do
         return _Page([entry for _, entry in keyed], token)
 
-    def _candidate(self, key: str, size: int, modified: dt.datetime | None, etag: str | None,
-                   *, explicit: bool = False) -> Candidate | None:
+    def _candidate(
+        self,
+        key: str,
+        size: int,
+        modified: dt.datetime | None,
+        etag: str | None,
+        *,
+        explicit: bool = False,
+    ) -> Candidate | None:
         if key.endswith("/"):
             return None  # a "folder" placeholder object from the console
         parts = key.split("/")
@@ -427,11 +505,11 @@ class _Lister:
     def emit(self, listings: list[_Listing]) -> Iterator[Candidate]:
         """The candidates under the listings, in key order; the listings run in the pool, a
         bounded number ahead, each folder's next page fetched while this one is consumed."""
-        for listing, page in zip(listings, _ordered(self.pool, listings, self.page, LIST_AHEAD),
-                                 strict=True):
+        for listing, page in zip(
+            listings, _ordered(self.pool, listings, self.page, LIST_AHEAD), strict=True
+        ):
             while True:
-                following = (self.pool.submit(self.page, listing, page.token) if page.token
-                             else None)
+                following = self.pool.submit(self.page, listing, page.token) if page.token else None
                 try:
                     folders: list[_Listing] = []
                     for entry in page.entries:
@@ -459,8 +537,12 @@ class _Lister:
         found_folder = False
         token: str | None = None
         while True:
-            request: ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": key,
-                                                   "Delimiter": "/", "MaxKeys": PAGE_KEYS}
+            request: ListObjectsV2RequestTypeDef = {
+                "Bucket": self.bucket,
+                "Prefix": key,
+                "Delimiter": "/",
+                "MaxKeys": PAGE_KEYS,
+            }
             if token:
                 request["ContinuationToken"] = token
             if self.stats is not None:
@@ -471,26 +553,38 @@ class _Lister:
                 raise BadSource(_explain(e, self.url(key), self.where, listing=True)[1]) from e
             for obj in response.get("Contents", []):
                 if obj.get("Key") == key:
-                    found_object = self._candidate(key, obj.get("Size", 0),
-                                                   obj.get("LastModified"), obj.get("ETag"),
-                                                   explicit=True)
-            found_folder |= any(p.get("Prefix") == key + "/"
-                                for p in response.get("CommonPrefixes", []))
+                    found_object = self._candidate(
+                        key,
+                        obj.get("Size", 0),
+                        obj.get("LastModified"),
+                        obj.get("ETag"),
+                        explicit=True,
+                    )
+            found_folder |= any(
+                p.get("Prefix") == key + "/" for p in response.get("CommonPrefixes", [])
+            )
             token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
             if token is None or (found_object and found_folder):
                 break
         if found_object is None and not found_folder:
-            raise BadSource(f"nothing at {self.url(key)}: no object of that name and no folder "
-                            f"below it")
+            raise BadSource(
+                f"nothing at {self.url(key)}: no object of that name and no folder below it"
+            )
         if found_object is not None:
             yield found_object
         if found_folder:
             yield from self.emit(self.plan(key + "/"))
 
 
-def discover_s3(url: str, filters: Filters, *, profile: str | None = None,
-                endpoint_url: str | None = None, region: str | None = None,
-                stats: S3Stats | None = None) -> Iterator[Candidate]:
+def discover_s3(
+    url: str,
+    filters: Filters,
+    *,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    stats: S3Stats | None = None,
+) -> Iterator[Candidate]:
     """Every object under s3://bucket/prefix, in key order, pruned by the filters before listing.
 
     Objects under CloudTrail-Digest/ and CloudTrail-Insight/ are listed (with the same pruning)
@@ -517,8 +611,9 @@ def discover_s3(url: str, filters: Filters, *, profile: str | None = None,
 # downloading
 
 
-def _get(client: S3Client, where: _Where, cand: Candidate, stats: S3Stats | None
-         ) -> tuple[bytes | None, str | None]:
+def _get(
+    client: S3Client, where: _Where, cand: Candidate, stats: S3Stats | None
+) -> tuple[bytes | None, str | None]:
     """Runs in a worker thread: one object's bytes, or why not. Raises BadSource for a problem
     that would stop every other download too."""
     from botocore.exceptions import (
@@ -544,11 +639,18 @@ def _get(client: S3Client, where: _Where, cand: Candidate, stats: S3Stats | None
                 data: bytes = body.read()  # checks the length against Content-Length
             finally:
                 body.close()
-        except (ResponseStreamingError, IncompleteReadError, ReadTimeoutError,
-                ConnectionClosedError, FlexibleChecksumError, Urllib3Error) as e:
+        except (
+            ResponseStreamingError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ConnectionClosedError,
+            FlexibleChecksumError,
+            Urllib3Error,
+        ) as e:
             if attempt == READ_ATTEMPTS:
-                return None, (f"download cut off {READ_ATTEMPTS} times: {cand.path} ({e}); run "
-                              f"ingest again")
+                return None, (
+                    f"download cut off {READ_ATTEMPTS} times: {cand.path} ({e}); run ingest again"
+                )
             time.sleep(0.5 * 2 ** (attempt - 1))
             continue
         except Exception as e:  # botocore raises many kinds: all are explained
@@ -562,10 +664,16 @@ def _get(client: S3Client, where: _Where, cand: Candidate, stats: S3Stats | None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def fetch(candidates: Iterable[Candidate], *, profile: str | None = None,
-          endpoint_url: str | None = None, region: str | None = None, workers: int = 8,
-          ahead_bytes: int = FETCH_AHEAD_BYTES, stats: S3Stats | None = None
-          ) -> Iterator[tuple[Candidate, bytes | None, str | None]]:
+def fetch(
+    candidates: Iterable[Candidate],
+    *,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    workers: int = 8,
+    ahead_bytes: int = FETCH_AHEAD_BYTES,
+    stats: S3Stats | None = None,
+) -> Iterator[tuple[Candidate, bytes | None, str | None]]:
     """Download s3:// candidates in `workers` threads and yield (candidate, bytes, None) or
     (candidate, None, reason) for each, in the order given.
 

@@ -38,82 +38,179 @@ def _c(name: str, type_: str, source: str, doc: str) -> Column:
 # read, so no field is lost.
 EVENT_COLUMNS: tuple[Column, ...] = (
     _c("event_id", "VARCHAR", "eventID", "Unique event GUID; the deduplication key."),
-    _c("event_time", "TIMESTAMPTZ", "eventTime", "When the request was made, UTC. Logstash "
-       "exports without eventTime fall back to `@timestamp` (see files.note)."),
+    _c(
+        "event_time",
+        "TIMESTAMPTZ",
+        "eventTime",
+        "When the request was made, UTC. Logstash "
+        "exports without eventTime fall back to `@timestamp` (see files.note).",
+    ),
     _c("event_version", "VARCHAR", "eventVersion", "Record format version (1.08, 1.09, ...)."),
     _c("event_source", "VARCHAR", "eventSource", "Service endpoint, e.g. sts.amazonaws.com."),
     _c("event_name", "VARCHAR", "eventName", "API action or event, e.g. AssumeRoot."),
     _c("aws_region", "VARCHAR", "awsRegion", "Region the request was made to."),
     _c("recipient_account_id", "VARCHAR", "recipientAccountId", "Account that received the event."),
     _c("read_only", "BOOLEAN", "readOnly", "Whether the call only reads."),
-    _c("management_event", "BOOLEAN", "managementEvent", "Management (true) or data (false) event."),
+    _c(
+        "management_event", "BOOLEAN", "managementEvent", "Management (true) or data (false) event."
+    ),
     _c("event_type", "VARCHAR", "eventType", "AwsApiCall, AwsServiceEvent, AwsConsoleSignIn, ..."),
     _c("event_category", "VARCHAR", "eventCategory", "Management, Data, Insight, NetworkActivity."),
-    _c("error_code", "VARCHAR", "errorCode", "Error of a failed call (AccessDenied, ...); NULL if it "
-       "succeeded."),
+    _c(
+        "error_code",
+        "VARCHAR",
+        "errorCode",
+        "Error of a failed call (AccessDenied, ...); NULL if it succeeded.",
+    ),
     _c("error_message", "VARCHAR", "errorMessage", "Error text of a failed call."),
     _c("source_ip", "VARCHAR", "sourceIPAddress", "Caller IP, or a service name / `AWS Internal`."),
     _c("user_agent", "VARCHAR", "userAgent", "Caller's user agent (attacker-controlled text)."),
     _c("request_id", "VARCHAR", "requestID", "Service request ID."),
-    _c("shared_event_id", "VARCHAR", "sharedEventID", "Same value in every account's copy of a "
-       "cross-account event."),
+    _c(
+        "shared_event_id",
+        "VARCHAR",
+        "sharedEventID",
+        "Same value in every account's copy of a cross-account event.",
+    ),
     _c("vpc_endpoint_id", "VARCHAR", "vpcEndpointId", "VPC endpoint the call came through."),
-    _c("session_credential_from_console", "BOOLEAN", "sessionCredentialFromConsole",
-       "The credentials came from a console session."),
-    _c("identity_type", "VARCHAR", "userIdentity.type", "Root, IAMUser, AssumedRole, AWSService, "
-       "FederatedUser, AWSAccount, IdentityCenterUser, Unknown; NULL when the record has none."),
+    _c(
+        "session_credential_from_console",
+        "BOOLEAN",
+        "sessionCredentialFromConsole",
+        "The credentials came from a console session.",
+    ),
+    _c(
+        "identity_type",
+        "VARCHAR",
+        "userIdentity.type",
+        "Root, IAMUser, AssumedRole, AWSService, "
+        "FederatedUser, AWSAccount, IdentityCenterUser, Unknown; NULL when the record has none.",
+    ),
     _c("principal_id", "VARCHAR", "userIdentity.principalId", "Unique ID of the caller."),
     _c("identity_arn", "VARCHAR", "userIdentity.arn", "ARN of the caller."),
-    _c("identity_account_id", "VARCHAR", "userIdentity.accountId", "Account that owns the "
-       "caller's credentials."),
-    _c("access_key_id", "VARCHAR", "userIdentity.accessKeyId", "Access key used (AKIA long-term, "
-       "ASIA temporary); empty for console sessions."),
+    _c(
+        "identity_account_id",
+        "VARCHAR",
+        "userIdentity.accountId",
+        "Account that owns the caller's credentials.",
+    ),
+    _c(
+        "access_key_id",
+        "VARCHAR",
+        "userIdentity.accessKeyId",
+        "Access key used (AKIA long-term, ASIA temporary); empty for console sessions.",
+    ),
     _c("user_name", "VARCHAR", "userIdentity.userName", "Friendly name of the caller."),
-    _c("invoked_by", "VARCHAR", "userIdentity.invokedBy", "Service that made the call for the "
-       "caller."),
-    _c("session_issuer_type", "VARCHAR", "userIdentity.sessionContext.sessionIssuer.type",
-       "Role, IAMUser or Root that issued the temporary credentials."),
-    _c("session_issuer_arn", "VARCHAR", "userIdentity.sessionContext.sessionIssuer.arn",
-       "ARN of the session issuer (the role, for an assumed role)."),
-    _c("session_issuer_account_id", "VARCHAR",
-       "userIdentity.sessionContext.sessionIssuer.accountId", "Account of the session issuer."),
-    _c("session_issuer_user_name", "VARCHAR",
-       "userIdentity.sessionContext.sessionIssuer.userName", "Name of the session issuer."),
-    _c("session_created_at", "TIMESTAMPTZ",
-       "userIdentity.sessionContext.attributes.creationDate", "When the temporary credentials "
-       "were issued."),
-    _c("mfa_authenticated", "BOOLEAN",
-       "userIdentity.sessionContext.attributes.mfaAuthenticated", "Session was authenticated "
-       "with MFA."),
-    _c("assumed_root", "BOOLEAN", "userIdentity.sessionContext.assumedRoot", "The identity is a "
-       "short-term root session from sts:AssumeRoot (also set on the caller of AssumeRoot in "
-       "AWS's published example: tell them apart by event_name and identity_type)."),
-    _c("source_identity", "VARCHAR", "userIdentity.sessionContext.sourceIdentity",
-       "Source identity carried through role sessions."),
-    _c("credential_id", "VARCHAR", "userIdentity.credentialId", "ID of the credential (e.g. "
-       "Identity Center or service-specific credentials)."),
-    _c("in_scope_of", "JSON", "userIdentity.inScopeOf", "For service-issued credentials: the "
-       "issuer and scope."),
-    _c("on_behalf_of", "JSON", "userIdentity.onBehalfOf", "For Identity Center users: user ID "
-       "and identity store."),
+    _c(
+        "invoked_by",
+        "VARCHAR",
+        "userIdentity.invokedBy",
+        "Service that made the call for the caller.",
+    ),
+    _c(
+        "session_issuer_type",
+        "VARCHAR",
+        "userIdentity.sessionContext.sessionIssuer.type",
+        "Role, IAMUser or Root that issued the temporary credentials.",
+    ),
+    _c(
+        "session_issuer_arn",
+        "VARCHAR",
+        "userIdentity.sessionContext.sessionIssuer.arn",
+        "ARN of the session issuer (the role, for an assumed role).",
+    ),
+    _c(
+        "session_issuer_account_id",
+        "VARCHAR",
+        "userIdentity.sessionContext.sessionIssuer.accountId",
+        "Account of the session issuer.",
+    ),
+    _c(
+        "session_issuer_user_name",
+        "VARCHAR",
+        "userIdentity.sessionContext.sessionIssuer.userName",
+        "Name of the session issuer.",
+    ),
+    _c(
+        "session_created_at",
+        "TIMESTAMPTZ",
+        "userIdentity.sessionContext.attributes.creationDate",
+        "When the temporary credentials were issued.",
+    ),
+    _c(
+        "mfa_authenticated",
+        "BOOLEAN",
+        "userIdentity.sessionContext.attributes.mfaAuthenticated",
+        "Session was authenticated with MFA.",
+    ),
+    _c(
+        "assumed_root",
+        "BOOLEAN",
+        "userIdentity.sessionContext.assumedRoot",
+        "The identity is a "
+        "short-term root session from sts:AssumeRoot (also set on the caller of AssumeRoot in "
+        "AWS's published example: tell them apart by event_name and identity_type).",
+    ),
+    _c(
+        "source_identity",
+        "VARCHAR",
+        "userIdentity.sessionContext.sourceIdentity",
+        "Source identity carried through role sessions.",
+    ),
+    _c(
+        "credential_id",
+        "VARCHAR",
+        "userIdentity.credentialId",
+        "ID of the credential (e.g. Identity Center or service-specific credentials).",
+    ),
+    _c(
+        "in_scope_of",
+        "JSON",
+        "userIdentity.inScopeOf",
+        "For service-issued credentials: the issuer and scope.",
+    ),
+    _c(
+        "on_behalf_of",
+        "JSON",
+        "userIdentity.onBehalfOf",
+        "For Identity Center users: user ID and identity store.",
+    ),
     _c("request_parameters", "JSON", "requestParameters", "Request parameters as sent."),
     _c("response_elements", "JSON", "responseElements", "Response elements of write calls."),
-    _c("additional_event_data", "JSON", "additionalEventData", "Extra data, e.g. MFAUsed on "
-       "ConsoleLogin."),
+    _c(
+        "additional_event_data",
+        "JSON",
+        "additionalEventData",
+        "Extra data, e.g. MFAUsed on ConsoleLogin.",
+    ),
     _c("resources", "JSON", "resources", "Resources the call touched (list)."),
     _c("tls_details", "JSON", "tlsDetails", "TLS version, cipher and host header."),
-    _c("service_event_details", "JSON", "serviceEventDetails", "Details of AwsServiceEvent "
-       "records."),
-    _c("record", "JSON", "(the whole record)", "The record exactly as read (for LookupEvents "
-       "output, the inner CloudTrailEvent): every field, known or not, stays queryable with "
-       "DuckDB's JSON functions, e.g. `record->>'$.newField'`."),
+    _c(
+        "service_event_details",
+        "JSON",
+        "serviceEventDetails",
+        "Details of AwsServiceEvent records.",
+    ),
+    _c(
+        "record",
+        "JSON",
+        "(the whole record)",
+        "The record exactly as read (for LookupEvents "
+        "output, the inner CloudTrailEvent): every field, known or not, stays queryable with "
+        "DuckDB's JSON functions, e.g. `record->>'$.newField'`.",
+    ),
 )
 
 SOURCE_COLUMNS: tuple[Column, ...] = (
     _c("event_id", "VARCHAR", "(eventID)", "The event."),
     _c("file_id", "INTEGER", "(files.file_id)", "A file it was read from."),
-    _c("position", "INTEGER", "(reader)", "1-based place of the record in that file: element "
-       "of the Records/array, line of a JSON-lines file, row of a Parquet file."),
+    _c(
+        "position",
+        "INTEGER",
+        "(reader)",
+        "1-based place of the record in that file: element "
+        "of the Records/array, line of a JSON-lines file, row of a Parquet file.",
+    ),
 )
 
 FILE_COLUMNS: tuple[Column, ...] = (
@@ -123,26 +220,47 @@ FILE_COLUMNS: tuple[Column, ...] = (
     _c("mtime", "DOUBLE", "(reader)", "Modification time, seconds since the epoch."),
     _c("etag", "VARCHAR", "(reader)", "S3 ETag, for objects read from S3."),
     _c("sha256", "VARCHAR", "(reader)", "SHA-256 of the bytes as stored."),
-    _c("format", "VARCHAR", "(reader)", "records, array, object, jsonl, lookup-events, parquet, "
-       "or what it was skipped as."),
-    _c("status", "VARCHAR", "(reader)", "ingested, empty, rejected (unreadable as a whole), or "
-       "skipped (not a log file: see note)."),
+    _c(
+        "format",
+        "VARCHAR",
+        "(reader)",
+        "records, array, object, jsonl, lookup-events, parquet, or what it was skipped as.",
+    ),
+    _c(
+        "status",
+        "VARCHAR",
+        "(reader)",
+        "ingested, empty, rejected (unreadable as a whole), or skipped (not a log file: see note).",
+    ),
     _c("records", "INTEGER", "(reader)", "Records found in the file."),
     _c("stored", "INTEGER", "(reader)", "Records stored as new events."),
     _c("duplicates", "INTEGER", "(reader)", "Records whose eventID was already stored."),
-    _c("rejected", "INTEGER", "(reader)", "Records listed in `rejected` (a file rejected whole has status "
-       "rejected and its own row there)."),
+    _c(
+        "rejected",
+        "INTEGER",
+        "(reader)",
+        "Records listed in `rejected` (a file rejected whole has status "
+        "rejected and its own row there).",
+    ),
     _c("note", "VARCHAR", "(reader)", "Why a file was skipped, or what was adapted in reading it."),
     _c("run_id", "INTEGER", "(reader)", "The ingest run that read it."),
 )
 
 REJECTED_COLUMNS: tuple[Column, ...] = (
     _c("file_id", "INTEGER", "(reader)", "File the input came from."),
-    _c("position", "INTEGER", "(reader)", "1-based place of the record, as in event_sources; "
-       "NULL when the whole file was rejected."),
+    _c(
+        "position",
+        "INTEGER",
+        "(reader)",
+        "1-based place of the record, as in event_sources; NULL when the whole file was rejected.",
+    ),
     _c("reason", "VARCHAR", "(reader)", "Why it was not stored."),
-    _c("raw", "VARCHAR", "(reader)", "The rejected record's text (NULL for a whole file: read "
-       "it at files.path)."),
+    _c(
+        "raw",
+        "VARCHAR",
+        "(reader)",
+        "The rejected record's text (NULL for a whole file: read it at files.path).",
+    ),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (
@@ -154,13 +272,28 @@ RUN_COLUMNS: tuple[Column, ...] = (
 )
 
 TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
-    "events": (EVENT_COLUMNS, ("One row per distinct CloudTrail event (keyed on eventID). A "
-                               "view over the table `event_store`, which holds every column "
-                               "not computed from `record` (and `record` itself as text).")),
-    "event_sources": (SOURCE_COLUMNS, ("Every place an event was read from: one row per copy, "
-                      "so overlapping trails stay visible.")),
-    "files": (FILE_COLUMNS, ("The manifest: every file seen, read or skipped, and what came of "
-              "it. Re-runs skip files already here with the same size and time.")),
+    "events": (
+        EVENT_COLUMNS,
+        (
+            "One row per distinct CloudTrail event (keyed on eventID). A "
+            "view over the table `event_store`, which holds every column "
+            "not computed from `record` (and `record` itself as text)."
+        ),
+    ),
+    "event_sources": (
+        SOURCE_COLUMNS,
+        (
+            "Every place an event was read from: one row per copy, "
+            "so overlapping trails stay visible."
+        ),
+    ),
+    "files": (
+        FILE_COLUMNS,
+        (
+            "The manifest: every file seen, read or skipped, and what came of "
+            "it. Re-runs skip files already here with the same size and time."
+        ),
+    ),
     "rejected": (REJECTED_COLUMNS, "Everything read that was not stored, with where and why."),
     "ingest_runs": (RUN_COLUMNS, "One row per ingest run."),
 }
@@ -229,12 +362,21 @@ def markdown() -> str:
     lines = [
         "# trailscope database schema",
         "",
-        ("Generated from `trailscope/schema.py` by `trailscope schema`; a test keeps this file "
-        "equal to it. Times are UTC (`SET TimeZone='UTC'`)."),
+        (
+            "Generated from `trailscope/schema.py` by `trailscope schema`; a test keeps this file "
+            "equal to it. Times are UTC (`SET TimeZone='UTC'`)."
+        ),
     ]
     for table, (columns, doc) in TABLES.items():
-        lines += ["", f"## `{table}`", "", doc, "", "| column | type | from | meaning |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## `{table}`",
+            "",
+            doc,
+            "",
+            "| column | type | from | meaning |",
+            "|---|---|---|---|",
+        ]
         for c in columns:
             src = c.source if c.source.startswith("(") else f"`{c.source}`"
             if c.computed:

@@ -38,7 +38,8 @@ class UnknownSession(TrailscopeError):
 def load_task_policies() -> dict[str, Any]:
     """trailscope/task_policies.json, as shipped in the package."""
     data: dict[str, Any] = json.loads(
-        files("trailscope").joinpath("task_policies.json").read_text("utf-8"))
+        files("trailscope").joinpath("task_policies.json").read_text("utf-8")
+    )
     return data
 
 
@@ -46,8 +47,10 @@ def _values(rows: list[tuple[Any, ...]], casts: tuple[str, ...]) -> str:
     """A `values` list whose first row carries the column types, so null columns stay typed."""
     lines = []
     for i, row in enumerate(rows):
-        cells = [f"cast({analysis.sql_literal(v)} as {t})" if i == 0 else analysis.sql_literal(v)
-                 for v, t in zip(row, casts, strict=True)]
+        cells = [
+            f"cast({analysis.sql_literal(v)} as {t})" if i == 0 else analysis.sql_literal(v)
+            for v, t in zip(row, casts, strict=True)
+        ]
         lines.append("    (" + ", ".join(cells) + ")")
     return ",\n".join(lines)
 
@@ -55,15 +58,25 @@ def _values(rows: list[tuple[Any, ...]], casts: tuple[str, ...]) -> str:
 def _policy_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for arn, policy in sorted(data["policies"].items()):
-        added = {h["action"]: h["date"] for h in policy.get("history", [])
-                 if h.get("change") == "added"}
+        added = {
+            h["action"]: h["date"] for h in policy.get("history", []) if h.get("change") == "added"
+        }
         for action in sorted(policy["actions"]):
-            rows.append((arn, policy["name"], action, added.get(action), None,
-                         policy.get("policy_version")))
+            rows.append(
+                (arn, policy["name"], action, added.get(action), None, policy.get("policy_version"))
+            )
         for h in policy.get("history", []):
             if h.get("change") == "removed":
-                rows.append((arn, policy["name"], h["action"], h.get("allowed_from"),
-                             h.get("allowed_until", h["date"]), h.get("note")))
+                rows.append(
+                    (
+                        arn,
+                        policy["name"],
+                        h["action"],
+                        h.get("allowed_from"),
+                        h.get("allowed_until", h["date"]),
+                        h.get("note"),
+                    )
+                )
     return sorted(rows, key=lambda r: (r[0], r[2], r[3] or ""))
 
 
@@ -71,8 +84,7 @@ def _comment(key: str, text: str) -> list[str]:
     """`-- key: text` wrapped to 96 columns, no continuation line starting like another key
     (`-- word:`), which the header parser would take for one."""
     for width in range(96, 60, -1):
-        lines = textwrap.wrap(text, width, initial_indent=f"-- {key}: ",
-                              subsequent_indent="-- ")
+        lines = textwrap.wrap(text, width, initial_indent=f"-- {key}: ", subsequent_indent="-- ")
         if not any(_KEY_LIKE.match(line) for line in lines[1:]):
             return lines
     raise ValueError(f"cannot wrap {text!r} without a line that looks like a header key")
@@ -81,18 +93,32 @@ def _comment(key: str, text: str) -> list[str]:
 def _module(title: str, description: str, outputs: str, values: str, order: str) -> str:
     wrap = _comment("description", description)
     outs = _comment("outputs", outputs)
-    return "\n".join([f"-- title: {title}", *wrap, "-- inputs: task_policies.json", *outs,
-                      "-- tags: assume_root, task_policy, generated", "",
-                      "select *", "from (values", values,
-                      f") as t({outputs})", order, ""])
+    return "\n".join(
+        [
+            f"-- title: {title}",
+            *wrap,
+            "-- inputs: task_policies.json",
+            *outs,
+            "-- tags: assume_root, task_policy, generated",
+            "",
+            "select *",
+            "from (values",
+            values,
+            f") as t({outputs})",
+            order,
+            "",
+        ]
+    )
 
 
 def policy_modules(data: dict[str, Any] | None = None) -> dict[str, str]:
     """The text of the two generated query modules, by name."""
     data = load_task_policies() if data is None else data
     source = f"trailscope/task_policies.json (checked {data.get('checked', '?')})"
-    generated = (f"Generated from {source}: regenerate with python -m trailscope.sessions, "
-                 "never edit by hand.")
+    generated = (
+        f"Generated from {source}: regenerate with python -m trailscope.sessions, "
+        "never edit by hand."
+    )
     policies = _module(
         "The actions each sts:AssumeRoot task policy allows, with when",
         f"{generated} One row per task policy and action its Deny+NotAction document leaves "
@@ -102,9 +128,12 @@ def policy_modules(data: dict[str, Any] | None = None) -> dict[str, str]:
         "of the change counts as after it: its hour is not published).",
         "policy_arn, policy_name, action, allowed_from, allowed_until, note",
         _values(_policy_rows(data), ("varchar", "varchar", "varchar", "date", "date", "varchar")),
-        "order by policy_arn, action, allowed_from nulls first")
-    events = sorted((e["eventSource"], e["eventName"], e["action"], e.get("event_category"),
-                     e.get("readOnly")) for e in data["event_actions"])
+        "order by policy_arn, action, allowed_from nulls first",
+    )
+    events = sorted(
+        (e["eventSource"], e["eventName"], e["action"], e.get("event_category"), e.get("readOnly"))
+        for e in data["event_actions"]
+    )
     actions = _module(
         "The IAM action that authorizes each CloudTrail event a root session may log",
         f"{generated} One row per (event_source, event_name): the IAM action that authorizes "
@@ -113,7 +142,8 @@ def policy_modules(data: dict[str, Any] | None = None) -> dict[str, str]:
         "action, never an allowed one.",
         "event_source, event_name, action, event_category, read_only",
         _values(events, ("varchar", "varchar", "varchar", "varchar", "boolean")),
-        "order by event_source, event_name")
+        "order by event_source, event_name",
+    )
     return {"task_policy_actions": policies, "task_event_actions": actions}
 
 
@@ -129,15 +159,20 @@ def write_policy_modules(folder: Path) -> list[Path]:
 
 # library calls ------------------------------------------------------------------------------
 
+
 def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     from trailscope.trail import Trail
 
     return source.con if isinstance(source, Trail) else source
 
 
-def sessions(source: Trail | duckdb.DuckDBPyConnection, *, account: str | None = None,
-             since: datetime | str | None = None, until: datetime | str | None = None
-             ) -> pl.DataFrame:
+def sessions(
+    source: Trail | duckdb.DuckDBPyConnection,
+    *,
+    account: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+) -> pl.DataFrame:
     """One row per AssumeRoot call, failed ones included, and per orphan root session (root
     session activity whose AssumeRoot call is in no log). `account` keeps sessions it called
     from or targeted; `since`/`until` bound the issue time (inclusive)."""
@@ -145,8 +180,9 @@ def sessions(source: Trail | duckdb.DuckDBPyConnection, *, account: str | None =
 
     df = analysis.run_query(_con(source), analysis.get_query("assume_root_sessions"))
     if account:
-        df = df.filter((pl.col("caller_account_id") == account)
-                       | (pl.col("target_account_id") == account))
+        df = df.filter(
+            (pl.col("caller_account_id") == account) | (pl.col("target_account_id") == account)
+        )
     if since is not None:
         df = df.filter(pl.col("issued_at") >= _utc(since))
     if until is not None:
@@ -157,12 +193,15 @@ def sessions(source: Trail | duckdb.DuckDBPyConnection, *, account: str | None =
 def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.DataFrame:
     """Every event of one session in order, the AssumeRoot call first, with its outcome and
     task scope. `session_id` is the AssumeRoot call's eventID or the session's access key."""
-    df = analysis.run_query(_con(source), analysis.get_query("assume_root_session_timeline"),
-                            session_id=session_id)
+    df = analysis.run_query(
+        _con(source), analysis.get_query("assume_root_session_timeline"), session_id=session_id
+    )
     if df.is_empty():
-        raise UnknownSession(f"no AssumeRoot session {session_id!r}: give the AssumeRoot "
-                             "eventID or the access key ID, as `trailscope query "
-                             "assume_root_sessions` lists them")
+        raise UnknownSession(
+            f"no AssumeRoot session {session_id!r}: give the AssumeRoot "
+            "eventID or the access key ID, as `trailscope query "
+            "assume_root_sessions` lists them"
+        )
     return df
 
 
@@ -179,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     """Rewrite the generated modules in the checkout's queries/ folder."""
     folder = Path(str(files("trailscope.queries")))
     if not folder.is_dir():
-        print(f"{folder} is not a folder (an installed wheel?): run from a checkout",
-              file=sys.stderr)
+        print(
+            f"{folder} is not a folder (an installed wheel?): run from a checkout", file=sys.stderr
+        )
         return 1
     for path in write_policy_modules(folder):
         print(path)

@@ -35,8 +35,9 @@ def parse_time(value: str | dt.datetime | None, *, end: bool) -> dt.datetime | N
         else:
             t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
-        raise BadSource(f"not a date or ISO time: {value!r} (use 2024-01-31 or "
-                        f"2024-01-31T12:00:00Z)") from e
+        raise BadSource(
+            f"not a date or ISO time: {value!r} (use 2024-01-31 or 2024-01-31T12:00:00Z)"
+        ) from e
     return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
 
 
@@ -50,18 +51,31 @@ class Filters:
     until: dt.datetime | None = None
 
     @classmethod
-    def make(cls, *, account: Sequence[str] = (), region: Sequence[str] = (),
-             since: str | None = None, until: str | None = None) -> Filters:
+    def make(
+        cls,
+        *,
+        account: Sequence[str] = (),
+        region: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Filters:
         for a in account:
             if not _ACCOUNT.match(a):
                 raise BadSource(f"--account takes a 12-digit account ID, not {a!r}")
-        return cls(frozenset(account), frozenset(region), parse_time(since, end=False),
-                   parse_time(until, end=True))
+        return cls(
+            frozenset(account),
+            frozenset(region),
+            parse_time(since, end=False),
+            parse_time(until, end=True),
+        )
 
     def as_dict(self) -> dict[str, object]:
-        return {"account": sorted(self.accounts), "region": sorted(self.regions),
-                "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None}
+        return {
+            "account": sorted(self.accounts),
+            "region": sorted(self.regions),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
 
     def keeps(self, layout: dict[str, str]) -> bool:
         """False when a folder or file's place in the key layout rules it out."""
@@ -101,7 +115,7 @@ def layout_of(parts: Sequence[str]) -> dict[str, str]:
         i = len(parts) - 1 - list(reversed(parts)).index("AWSLogs")
     except ValueError:
         return {}
-    rest = list(parts[i + 1:])
+    rest = list(parts[i + 1 :])
     out: dict[str, str] = {}
     if rest and _ORG.match(rest[0]):
         out["org"] = rest.pop(0)

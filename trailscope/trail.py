@@ -84,13 +84,19 @@ class Trail:
         from trailscope.ingest import COMMIT_ROWS, Filters, S3Options, ingest
 
         if self.read_only:
-            raise DatabaseError(f"{self.path} is open read-only; open it with read_only=False "
-                                "to ingest")
+            raise DatabaseError(
+                f"{self.path} is open read-only; open it with read_only=False to ingest"
+            )
         filters = Filters.make(account=account, region=region, since=since, until=until)
         analysis.forget_inputs(self.con)  # what query modules computed rests on old events
-        return ingest(self.con, [str(s) for s in sources], filters, progress=progress,
-                      commit_rows=commit_rows or COMMIT_ROWS,
-                      s3=S3Options(profile, endpoint_url, s3_region))
+        return ingest(
+            self.con,
+            [str(s) for s in sources],
+            filters,
+            progress=progress,
+            commit_rows=commit_rows or COMMIT_ROWS,
+            s3=S3Options(profile, endpoint_url, s3_region),
+        )
 
     # analysis -------------------------------------------------------------------------------
     def queries(self) -> dict[str, analysis.Query]:
@@ -105,13 +111,20 @@ class Trail:
         df: pl.DataFrame = self.con.sql(text, params=params or None).pl()
         return df
 
-    def report(self, fmt: str = "html", *, month: str | None = None,
-               since: str | datetime.datetime | None = None,
-               until: str | datetime.datetime | None = None, accounts: Sequence[str] = (),
-               template_dirs: Sequence[str | Path] = (),
-               generated_at: datetime.datetime | None = None,
-               allow_list: str | Path | None = None, principal: str | None = None,
-               session: str | None = None) -> str:
+    def report(
+        self,
+        fmt: str = "html",
+        *,
+        month: str | None = None,
+        since: str | datetime.datetime | None = None,
+        until: str | datetime.datetime | None = None,
+        accounts: Sequence[str] = (),
+        template_dirs: Sequence[str | Path] = (),
+        generated_at: datetime.datetime | None = None,
+        allow_list: str | Path | None = None,
+        principal: str | None = None,
+        session: str | None = None,
+    ) -> str:
         """The root activity report as HTML, Markdown or JSON: for a calendar `month`
         (YYYY-MM), or `since`/`until`, or everything the database holds; an incident report
         narrows it to `accounts`, a `principal` (part of the caller's ARN) or one root
@@ -122,13 +135,19 @@ class Trail:
         from trailscope.sources import parse_time
 
         if month:
-            scope = Scope.month(month, accounts=tuple(accounts), principal=principal,
-                                session=session)
+            scope = Scope.month(
+                month, accounts=tuple(accounts), principal=principal, session=session
+            )
         else:
             focused = principal or session or accounts or since or until
-            scope = Scope(since=parse_time(since, end=False), until=parse_time(until, end=True),
-                          accounts=tuple(accounts), principal=principal, session=session,
-                          title="Incident report" if focused else Scope.title)
+            scope = Scope(
+                since=parse_time(since, end=False),
+                until=parse_time(until, end=True),
+                accounts=tuple(accounts),
+                principal=principal,
+                session=session,
+                title="Incident report" if focused else Scope.title,
+            )
         context = build(self, scope, generated_at=generated_at, allow_list=allow_list)
         return render.render(context, fmt, template_dirs=template_dirs)
 
@@ -141,55 +160,104 @@ class Trail:
 
     def events(self, where: str = "true", **params: Any) -> pl.DataFrame:
         """Events matching a SQL condition, in time order (for notebooks)."""
-        return self.sql(f"select * from events where {where} order by event_time, event_id",
-                        **params)
+        return self.sql(
+            f"select * from events where {where} order by event_time, event_id", **params
+        )
 
-    def timeline(self, *, access_key: str | None = None, principal: str | None = None,
-                 principal_like: str | None = None, session: str | None = None,
-                 ip: str | None = None, account: str | None = None,
-                 since: str | datetime.datetime | None = None,
-                 until: str | datetime.datetime | None = None,
-                 follow: bool = False) -> pl.DataFrame:
+    def timeline(
+        self,
+        *,
+        access_key: str | None = None,
+        principal: str | None = None,
+        principal_like: str | None = None,
+        session: str | None = None,
+        ip: str | None = None,
+        account: str | None = None,
+        since: str | datetime.datetime | None = None,
+        until: str | datetime.datetime | None = None,
+        follow: bool = False,
+    ) -> pl.DataFrame:
         """Every event connected to an access key, principal, session, IP or account, in time
         order, each with its key's lineage; `follow` adds what was done with keys issued from
         them (see trailscope.pivots)."""
         from trailscope import pivots
 
-        return pivots.timeline(self, access_key=access_key, principal=principal,
-                               principal_like=principal_like, session=session, ip=ip,
-                               account=account, since=since, until=until, follow=follow)
+        return pivots.timeline(
+            self,
+            access_key=access_key,
+            principal=principal,
+            principal_like=principal_like,
+            session=session,
+            ip=ip,
+            account=account,
+            since=since,
+            until=until,
+            follow=follow,
+        )
 
-    def summary(self, *, access_key: str | None = None, principal: str | None = None,
-                principal_like: str | None = None, session: str | None = None,
-                ip: str | None = None, account: str | None = None,
-                since: str | datetime.datetime | None = None,
-                until: str | datetime.datetime | None = None,
-                follow: bool = False) -> pl.DataFrame:
+    def summary(
+        self,
+        *,
+        access_key: str | None = None,
+        principal: str | None = None,
+        principal_like: str | None = None,
+        session: str | None = None,
+        ip: str | None = None,
+        account: str | None = None,
+        since: str | datetime.datetime | None = None,
+        until: str | datetime.datetime | None = None,
+        follow: bool = False,
+    ) -> pl.DataFrame:
         """What each identity did, over the events the pivots select (all without them): events,
         first and last seen, APIs that succeeded and failed, regions, IPs, user agents, keys
         (see trailscope.pivots)."""
         from trailscope import pivots
 
-        return pivots.summary(self, access_key=access_key, principal=principal,
-                              principal_like=principal_like, session=session, ip=ip,
-                              account=account, since=since, until=until, follow=follow)
+        return pivots.summary(
+            self,
+            access_key=access_key,
+            principal=principal,
+            principal_like=principal_like,
+            session=session,
+            ip=ip,
+            account=account,
+            since=since,
+            until=until,
+            follow=follow,
+        )
 
     # AssumeRoot sessions and findings (issue 4) -------------------------------------------------
-    def findings(self, *, severity: str | None = None, account: str | None = None,
-                 since: str | datetime.datetime | None = None,
-                 until: str | datetime.datetime | None = None,
-                 check: str | Sequence[str] | None = None,
-                 allow_list: str | Path | None = None) -> pl.DataFrame:
+    def findings(
+        self,
+        *,
+        severity: str | None = None,
+        account: str | None = None,
+        since: str | datetime.datetime | None = None,
+        until: str | datetime.datetime | None = None,
+        check: str | Sequence[str] | None = None,
+        allow_list: str | Path | None = None,
+    ) -> pl.DataFrame:
         """Every check's findings in one frame (see trailscope.findings): `severity` keeps that
         level and worse, `allow_list` (a JSON file) marks approved ones as accepted."""
         from trailscope import findings
 
-        return findings.findings(self, severity=severity, account=account, since=since,
-                                 until=until, check=check, allow_list=allow_list)
+        return findings.findings(
+            self,
+            severity=severity,
+            account=account,
+            since=since,
+            until=until,
+            check=check,
+            allow_list=allow_list,
+        )
 
-    def sessions(self, *, account: str | None = None,
-                 since: str | datetime.datetime | None = None,
-                 until: str | datetime.datetime | None = None) -> pl.DataFrame:
+    def sessions(
+        self,
+        *,
+        account: str | None = None,
+        since: str | datetime.datetime | None = None,
+        until: str | datetime.datetime | None = None,
+    ) -> pl.DataFrame:
         """One row per AssumeRoot call (failed ones too) and per orphan root session."""
         from trailscope import sessions
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,26 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 FIXTURES = ROOT / "tests" / "fixtures"
 SAMPLE_LOGS = ROOT / "sample_logs"
-REAL = ROOT.parent / "shared" / "data" / "real"
+# The public CloudTrail datasets (tests/REAL_DATA.md says what they are and where to get them):
+# kept outside the repository, whose licences allow their use, not their redistribution here.
+REAL_DATA_ENV = "TRAILSCOPE_REAL_DATA"
+REQUIRE_REAL_DATA_ENV = "TRAILSCOPE_REQUIRE_REAL_DATA"  # .ci/run sets it: never skip there
+REAL = Path(os.environ.get(REAL_DATA_ENV) or ROOT.parent / "shared" / "data" / "real")
+
+
+def real(dataset: str) -> Path:
+    """The folder of one public dataset; the test skips where it is absent (a user's clone), and
+    fails instead where TRAILSCOPE_REQUIRE_REAL_DATA is set (CI, which has them)."""
+    path = REAL / dataset
+    if path.is_dir():
+        return path
+    reason = (
+        f"needs the public dataset {dataset} at {path}: tests/REAL_DATA.md says where to get "
+        f"it; set {REAL_DATA_ENV} to the folder that holds the datasets"
+    )
+    if os.environ.get(REQUIRE_REAL_DATA_ENV):
+        pytest.fail(f"{REQUIRE_REAL_DATA_ENV} is set, but the test {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

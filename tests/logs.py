@@ -1,5 +1,5 @@
-"""Building CloudTrail files for tests: real records of ../shared/data/real, laid out and
-compressed the way AWS delivers them."""
+"""Building CloudTrail files for tests: real records of the public datasets (tests/conftest.py's
+`real`), laid out and compressed the way AWS delivers them."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REAL
+from tests.conftest import real
 
-INVICTUS = REAL / "invictus-aws_dataset" / "CloudTrail"
 ORG = "o-a1b2c3d4e5"
 
 
 @cache
 def invictus_records() -> tuple[dict[str, Any], ...]:
-    """The 2,900 real records of the invictus dataset, in file order."""
+    """The 2,900 real records of the invictus dataset, in file order (the test skips without
+    the dataset)."""
     out: list[dict[str, Any]] = []
-    for path in sorted(INVICTUS.glob("*.json")):
+    for path in sorted((real("invictus-aws_dataset") / "CloudTrail").glob("*.json")):
         out += json.loads(path.read_bytes())["Records"]
     return tuple(out)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REAL
+from tests.conftest import real
 from tests.logs import invictus_records, write_delivery
 from trailscope.trail import Trail
 
@@ -29,7 +29,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_ingest_then_query_and_sql(tmp_path: Path) -> None:
-    r = run("ingest", str(REAL / "invictus-aws_dataset"), "--db", "t.duckdb", cwd=tmp_path)
+    r = run("ingest", str(real("invictus-aws_dataset")), "--db", "t.duckdb", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "records: 2,900 read, 2,900 stored, 0 duplicates, 0 rejected" in r.stderr
     r = run("query", "coverage", "--db", "t.duckdb", "--format", "csv", cwd=tmp_path)
@@ -52,7 +52,7 @@ def test_ingest_then_query_and_sql(tmp_path: Path) -> None:
 
 
 def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
-    r = run("ingest", str(REAL / "stratus-detonations-zmallen"), "--db", "t.duckdb", cwd=tmp_path)
+    r = run("ingest", str(real("stratus-detonations-zmallen")), "--db", "t.duckdb", cwd=tmp_path)
     assert r.returncode == 3
     assert "aws.execution.ec2-user-data.json: invalid JSON" in r.stderr
     r = run("ingest", str(tmp_path / "nowhere"), "--db", "t.duckdb", cwd=tmp_path)
@@ -63,7 +63,7 @@ def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
 
 def test_csv_output_writes_nested_values_as_json(tmp_path: Path) -> None:
     assert (
-        run("ingest", str(REAL / "plaso-lookupevents"), "--db", "t.duckdb", cwd=tmp_path).returncode
+        run("ingest", str(real("plaso-lookupevents")), "--db", "t.duckdb", cwd=tmp_path).returncode
         == 0
     )
     r = run(
@@ -133,16 +133,18 @@ def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) 
 def test_demo_from_a_fresh_directory_finds_every_planted_case_and_nothing_else(
     tmp_path: Path,
 ) -> None:
-    from tests.conftest import SAMPLE_LOGS
     from trailscope.synthetic import PLANTED
 
-    r = run("demo", "--logs", str(SAMPLE_LOGS), "--out", "out", cwd=tmp_path)
+    r = run("demo", "--out", "out", cwd=tmp_path)  # generates the sample organization there
     assert r.returncode == 0, r.stderr
     assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in r.stdout
     assert "root_feature: RootSessions enabled" in r.stdout
     for name in ("trail.duckdb", "report.html", "report.md"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert "report:   out/report.html" in r.stdout
+    assert "logs:     out/sample_logs" in r.stdout
+    again = run("demo", "--out", "out", cwd=tmp_path)  # the sample is generated once
+    assert "files: 316 seen, 0 read, 316 already ingested" in again.stdout, again.stderr
     report = (tmp_path / "out" / "report.md").read_text()
     findings = [c for c in PLANTED if c.check not in ("none", "org_state")]
     assert f"23 root sessions; {len(findings)} findings" in r.stdout  # one each, nothing else

@@ -144,3 +144,72 @@ def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
     where, names_out = out.stdout.splitlines()
     assert where.startswith(str(target))
     assert json.loads(names_out) == sorted(load_queries())
+    # and the README's first command works there, in an empty folder: the package generates
+    # the sample organization itself
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    demo = subprocess.run(
+        [sys.executable, "-m", "trailscope", "demo"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=empty,
+        env={"PYTHONPATH": str(target)},
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in demo.stdout
+    assert (empty / "trailscope-demo" / "report.html").stat().st_size > 1000
+
+
+def _python_floor(spec: str) -> tuple[int, ...]:
+    """The lowest Python a `>=3.x` specifier admits."""
+    match = re.fullmatch(r"\s*>=\s*(\d+(?:\.\d+)*)\s*", spec)
+    assert match, f"requires-python {spec!r} is not of the form >=X.Y"
+    return tuple(int(p) for p in match.group(1).split("."))
+
+
+def test_requires_python_is_what_the_dependencies_need_and_what_the_readme_says() -> None:
+    """requires-python promises no Python a dependency refuses (duckdb 2.x serves 3.11 and
+    newer, so 3.10 failed at pip install), and the README promises the same."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floor = _python_floor(project["requires-python"])
+    ours = ".".join(map(str, floor))
+    requirements = [Requirement(r) for r in project["dependencies"]]
+    assert "duckdb" in {r.name for r in requirements}
+    for req in requirements:
+        theirs = importlib.metadata.metadata(req.name).get("Requires-Python") or ""
+        assert SpecifierSet(theirs).contains(ours), (
+            f"{req.name} {importlib.metadata.version(req.name)} needs Python {theirs}, "
+            f"requires-python admits {ours}"
+        )
+    assert f"Python {ours} or newer" in (ROOT / "README.md").read_text()
+
+
+def test_real_data_tests_skip_with_a_reason_and_fail_where_required(tmp_path: Path) -> None:
+    """Without the public datasets a test that reads them skips, saying where to get them;
+    with TRAILSCOPE_REQUIRE_REAL_DATA set (as .ci/run sets it) it fails instead."""
+    import os
+
+    test = "tests/test_ingest.py::test_typed_columns_of_a_real_record"
+    env = {**os.environ, "TRAILSCOPE_REAL_DATA": str(tmp_path / "absent")}
+    env.pop("TRAILSCOPE_REQUIRE_REAL_DATA", None)
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", test]
+    skipped = subprocess.run(args, check=False, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert skipped.returncode == 0, skipped.stdout
+    assert "1 skipped" in skipped.stdout
+    assert "tests/REAL_DATA.md" in skipped.stdout and str(tmp_path / "absent") in skipped.stdout
+    env["TRAILSCOPE_REQUIRE_REAL_DATA"] = "1"
+    failed = subprocess.run(args, check=False, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert failed.returncode == 1 and "1 failed" in failed.stdout, failed.stdout
+
+
+def test_ci_runs_the_linters_and_requires_the_real_data() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in ("ruff check", "ruff format --check", "mypy", "TRAILSCOPE_REQUIRE_REAL_DATA=1"):
+        assert command in ci, command

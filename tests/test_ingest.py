@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REAL
+from tests.conftest import real
 from tests.logs import delivery_bytes, invictus_records, write_delivery
 from trailscope import ingest, schema
 from trailscope.trail import Trail
@@ -33,7 +33,7 @@ REAL_COUNTS = {
 @pytest.mark.parametrize("dataset", sorted(REAL_COUNTS))
 def test_real_dataset_counts(tmp_path: Path, dataset: str) -> None:
     with Trail(tmp_path / "t.duckdb") as trail:
-        s = trail.ingest(REAL / dataset)
+        s = trail.ingest(real(dataset))
         got = (s.files_read, s.files_skipped, s.files_rejected, s.stored, s.duplicates, s.rejected)
         assert got == REAL_COUNTS[dataset]
         n_events, n_ids = trail.con.sql(
@@ -58,7 +58,7 @@ def _original_records(dataset: str) -> dict[str, list[Any]]:
         if isinstance(record, dict) and "eventID" in record:
             out.setdefault(record["eventID"], []).append(record)
 
-    for path in sorted((REAL / dataset).rglob("*")):
+    for path in sorted(real(dataset).rglob("*")):
         if not path.is_file() or path.name in ("LICENSE", "SOURCE.md"):
             continue
         text = path.read_text("utf-8")
@@ -82,7 +82,7 @@ def test_every_stored_record_round_trips(tmp_path: Path, dataset: str) -> None:
     """The `record` column turns back into JSON equal to the original: no field is lost."""
     originals = _original_records(dataset)
     with Trail(tmp_path / "t.duckdb") as trail:
-        trail.ingest(REAL / dataset)
+        trail.ingest(real(dataset))
         stored = trail.con.sql("select event_id, record from events").fetchall()
     assert stored
     for event_id, record in stored:
@@ -95,12 +95,12 @@ def test_typed_columns_of_a_real_record(tmp_path: Path) -> None:
     import datetime as dt
 
     with Trail(tmp_path / "t.duckdb") as trail:
-        trail.ingest(REAL / "invictus-aws_dataset")
+        trail.ingest(real("invictus-aws_dataset"))
         (row,) = trail.sql(
             "select * exclude (record, error_message) from events "
             "where event_id = '00d3d82b-5ed2-4044-9eeb-172cbb1a0e15'"
         ).rows(named=True)
-    utc = dt.timezone.utc
+    utc = dt.UTC
     role = "stratus-red-team-ec2-get-password-data-role"
     assert {k: v.astimezone(utc) if isinstance(v, dt.datetime) else v for k, v in row.items()} == {
         "event_id": "00d3d82b-5ed2-4044-9eeb-172cbb1a0e15",
@@ -383,11 +383,11 @@ def test_analysis_opens_read_only(tmp_path: Path) -> None:
 
     db = tmp_path / "t.duckdb"
     with Trail(db) as trail:
-        trail.ingest(REAL / "plaso-lookupevents")
+        trail.ingest(real("plaso-lookupevents"))
     with Trail(db, read_only=True) as trail:
         assert trail.sql("select count(*) as n from events")["n"][0] == 6
         with pytest.raises(DatabaseError):
-            trail.ingest(REAL / "plaso-lookupevents")
+            trail.ingest(real("plaso-lookupevents"))
         with pytest.raises(Exception, match="read-only"):
             trail.con.sql("delete from event_store")
     with pytest.raises(DatabaseError, match="no database"):

@@ -7,7 +7,7 @@ import importlib.util
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
@@ -75,7 +75,7 @@ def _rows(df: pl.DataFrame, **where: Any) -> list[dict[str, Any]]:
 
 
 def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def test_fixture_files_are_what_make_py_writes() -> None:

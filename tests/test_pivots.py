@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, REAL, module_result
+from tests.conftest import FIXTURES, module_result, real
 from tests.logs import write_delivery
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
@@ -552,7 +552,7 @@ def test_cli_timeline_and_summary(db: Path) -> None:
 @pytest.fixture(scope="module")
 def invictus() -> Iterator[Trail]:
     with Trail() as t:
-        assert t.ingest(REAL / "invictus-aws_dataset").ok
+        assert t.ingest(real("invictus-aws_dataset")).ok
         yield t
 
 
@@ -626,7 +626,7 @@ def test_otrf_instance_role_key_used_from_outside() -> None:
     1.2.3.4 (the capture's stand-in for the attacker's host); pedro's temporary key was issued
     before the capture."""
     with Trail() as t:
-        assert t.ingest(REAL / "otrf-ec2-proxy-s3-exfil").ok
+        assert t.ingest(real("otrf-ec2-proxy-s3-exfil")).ok
         df = t.timeline(access_key="ASIA5FLZVX4OPVKKVBMX")
         assert df["reached"].to_list() == ["mint"] + ["pivot"] * 11
         mint = df.row(0, named=True)

@@ -21,7 +21,7 @@ from tests.logs import invictus_records, write_delivery
 from trailscope import render, report
 from trailscope.trail import Trail
 
-FIXED = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.timezone.utc)
+FIXED = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
 
 
 def _context(db: Path, scope: report.Scope) -> dict[str, Any]:

@@ -7,15 +7,15 @@ import hashlib
 import json
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from trailscope import synthetic
 from trailscope.synthetic import PLANTED, generate_background, generate_org, main
-from trailscope.synthetic_story import (
+from trailscope.synthetic import generate as synthetic
+from trailscope.synthetic.story import (
     CHECKS,
     EVENTS,
     MANAGEMENT,
@@ -62,12 +62,12 @@ def _read(root: Path) -> list[tuple[str, Record]]:
 
 
 def _when(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _expiration(text: str) -> datetime:
     t = datetime.strptime(text.replace("\u202f", " "), "%b %d, %Y, %I:%M:%S %p")
-    return t.replace(tzinfo=timezone.utc)
+    return t.replace(tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_background_shapes(tmp_path: Path) -> None:
         )
         assert TIME.fullmatch(r["eventTime"])
         assert _when(r["eventTime"]) < datetime.strptime(m.group(9), "%Y%m%dT%H%MZ").replace(
-            tzinfo=timezone.utc
+            tzinfo=UTC
         )
         # nothing in the background may look like root power or an organization change
         ident = r["userIdentity"]

@@ -1,5 +1,5 @@
-"""The one-command tour: ingest a folder of logs (the bundled sample organization by default),
-check it, and write the reports, saying where everything is."""
+"""The one-command tour: ingest a folder of logs (by default the sample organization, which the
+package generates itself), check it, and write the reports, saying where everything is."""
 
 from __future__ import annotations
 
@@ -16,16 +16,27 @@ from trailscope.trail import Trail
 
 @dataclass(frozen=True)
 class DemoResult:
+    logs: Path
     database: Path
     reports: tuple[Path, ...]
     ingest: IngestSummary
     lines: tuple[str, ...]  # the short summary for the terminal
 
 
-def run(logs: Path, out: Path) -> DemoResult:
-    """Ingest `logs` into `out`/trail.duckdb and write `out`/report.html and report.md."""
-    if not logs.exists():
-        raise BadSource(f"no logs at {logs}: run from the repository's top folder, or pass --logs")
+def run(logs: Path | None, out: Path) -> DemoResult:
+    """Ingest `logs` into `out`/trail.duckdb and write `out`/report.html and report.md. Without
+    `logs`, the sample organization is generated into `out`/sample_logs first (once: the same
+    bytes every time, those of the repository's sample_logs/), so the demo needs no checkout."""
+    if logs is None:
+        logs = out / "sample_logs"
+        if not logs.is_dir():
+            from trailscope.synthetic import generate_org
+
+            partial = out / "sample_logs.partial"  # renamed once whole: never half a sample
+            generate_org(partial, overwrite=True)
+            partial.rename(logs)
+    elif not logs.exists():
+        raise BadSource(f"no logs at {logs}")
     out.mkdir(parents=True, exist_ok=True)
     db = out / "trail.duckdb"
     with Trail(db) as trail:
@@ -37,7 +48,7 @@ def run(logs: Path, out: Path) -> DemoResult:
         path = out / name
         path.write_text(render(context, fmt), encoding="utf-8")
         reports.append(path)
-    return DemoResult(db, tuple(reports), summary, tuple(_summary(context)))
+    return DemoResult(logs, db, tuple(reports), summary, tuple(_summary(context)))
 
 
 def _summary(context: dict[str, Any]) -> list[str]:

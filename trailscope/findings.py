@@ -28,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,13 +146,13 @@ def _until(text: str, where: str) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text)
         except ValueError:
             raise BadAllowList(
                 f"{where}: expires {text!r} is neither a date (2026-12-31) nor an ISO time"
             ) from None
-        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-    end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     return end - timedelta(microseconds=1)
 
 
@@ -217,8 +217,8 @@ def run_checks(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def _utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def accept(df: pl.DataFrame, entries: Sequence[AllowEntry]) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from trailscope.errors import TrailscopeError
 if TYPE_CHECKING:
     from trailscope.trail import Trail
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
@@ -305,7 +305,7 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime) -
     def x(t: str | None) -> float:
         if t is None:
             return 0.0
-        when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(t)
         return round(max(0.0, min(1.0, (when - since).total_seconds() / span)) * TIMELINE_WIDTH, 1)
 
     session_marks: list[dict[str, Any]] = []

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 import textwrap
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,11 +207,10 @@ def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.D
 
 def _utc(value: datetime | str) -> datetime:
     """A naive time or ISO text, as UTC."""
-    from datetime import timezone
 
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,18 +27,18 @@ def parse_time(value: str | dt.datetime | None, *, end: bool) -> dt.datetime | N
     if not value:
         return None
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
     try:
         if len(value) == 10:  # a day: --until 2024-01-31 means the whole of that day
             day = dt.date.fromisoformat(value)
             t = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
         else:
-            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            t = dt.datetime.fromisoformat(value)
     except ValueError as e:
         raise BadSource(
             f"not a date or ISO time: {value!r} (use 2024-01-31 or 2024-01-31T12:00:00Z)"
         ) from e
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
     python -m trailscope.synthetic /tmp/bench --events 2000000 --background-only
 
 `generate_background` streams background events (one file in memory at a time) for benchmarks;
-`generate_org` writes the sample organization: the story of `trailscope.synthetic_story` (with
+`generate_org` writes the sample organization: the story of `trailscope.synthetic.story` (with
 its planted cases, `PLANTED`) merged into background files, and a README.md generated from
 `PLANTED`. Same arguments, same bytes: all randomness comes from `random.Random(seed)`.
 Standard library only, so it runs anywhere.
@@ -24,11 +24,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailscope.synthetic_story import (
+from trailscope.synthetic.story import (
     ACCOUNTS,
     BACKGROUND_ACCOUNTS,
     DAYS,
@@ -54,7 +54,6 @@ __all__ = [
     "readme",
 ]
 
-UTC = timezone.utc
 Record = dict[str, Any]
 COMPRESSLEVEL = 6
 MAX_RECORDS = 500  # per file, as AWS splits a busy 5-minute window
@@ -1528,7 +1527,7 @@ def readme(
         "It is made by"
     )
     made = (
-        f"(`trailscope/synthetic.py` and `trailscope/synthetic_story.py`, seed {seed}, "
+        f"(`trailscope/synthetic/generate.py` and `trailscope/synthetic/story.py`, seed {seed}, "
         f"{background_events:,} background events); `tests/test_synthetic.py` regenerates "
         "it and compares, so change the generator, not these files."
     )

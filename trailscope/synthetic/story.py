@@ -4,7 +4,7 @@ The organization turns on centralized root access, registers an IAM delegated ad
 runs sts:AssumeRoot sessions from both doors; among them are planted cases, one for each finding
 trailscope's checks can raise, and near misses that must raise nothing. Nothing here is random:
 identifiers are hashes of a counter, so the story, and `PLANTED`, are constants. Background
-noise around the story comes from `trailscope.synthetic`. Standard library only.
+noise around the story comes from `trailscope.synthetic.generate`. Standard library only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-UTC = timezone.utc
 Record = dict[str, Any]
 
 ORG_ID = "o-tr41lsc0pe"

@@ -1,0 +1,5 @@
+import sys
+
+from trailscope.synthetic.generate import main
+
+sys.exit(main())

@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import real
+from tests.conftest import SAMPLE_LOGS, real
 
 ORG = "o-a1b2c3d4e5"
 
@@ -21,6 +21,16 @@ def invictus_records() -> tuple[dict[str, Any], ...]:
     out: list[dict[str, Any]] = []
     for path in sorted((real("invictus-aws_dataset") / "CloudTrail").glob("*.json")):
         out += json.loads(path.read_bytes())["Records"]
+    return tuple(out)
+
+
+@cache
+def sample_records() -> tuple[dict[str, Any], ...]:
+    """The records of the sample organization (sample_logs/, in the repository), in file order:
+    for tests that need realistic records but not real ones, so they run in every clone."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(SAMPLE_LOGS.rglob("*.json.gz")):
+        out += json.loads(gzip.decompress(path.read_bytes()))["Records"]
     return tuple(out)
 
 

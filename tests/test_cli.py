@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import real
-from tests.logs import invictus_records, write_delivery
+from tests.logs import sample_records, write_delivery
 from trailscope.trail import Trail
 
 
@@ -80,7 +80,7 @@ def test_csv_output_writes_nested_values_as_json(tmp_path: Path) -> None:
 
 
 def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
-    record = dict(invictus_records()[0], userAgent='=HYPERLINK("http://x","y")')
+    record = dict(sample_records()[0], userAgent='=HYPERLINK("http://x","y")')
     (tmp_path / "f.json").write_text(json.dumps(record))
     assert run("ingest", "f.json", "--db", "t.duckdb", cwd=tmp_path).returncode == 0
     r = run(
@@ -92,7 +92,7 @@ def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_ingest_leaves_whole_files_and_a_rerun_completes(tmp_path: Path) -> None:
-    records = list(invictus_records())
+    records = list(sample_records())
     root = tmp_path / "logs"
     n_files = 120
     for i in range(n_files):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import real
-from tests.logs import delivery_bytes, invictus_records, write_delivery
+from tests.logs import delivery_bytes, invictus_records, sample_records, write_delivery
 from trailscope import ingest, schema
 from trailscope.trail import Trail
 
@@ -179,7 +179,7 @@ def test_s3_tree_gzip_digest_insight_and_incremental(tmp_path: Path) -> None:
 
 
 def test_overlapping_trails_store_each_event_once_and_keep_every_source(tmp_path: Path) -> None:
-    records = list(invictus_records()[:600])
+    records = list(sample_records()[:600])
     root = tmp_path / "logs"
     org_file = write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "org", records)
     acct_file = write_delivery(
@@ -206,7 +206,7 @@ def test_copies_in_successive_commits_are_recognised(
     """A file a batch and a commit each: two commits are stored at once while the next one is
     parsed, and each counts the events of those not yet committed as already stored."""
     monkeypatch.setattr(ingest, "BATCH_BYTES", 1)
-    records = list(invictus_records()[:300])
+    records = list(sample_records()[:300])
     root = tmp_path / "logs"
     for name, part in (("a", records[:200]), ("b", records[100:]), ("c", records[::2])):
         write_delivery(root, "111122223333", "us-east-1", "2023-07-10", name, part)
@@ -222,7 +222,7 @@ def test_copies_in_successive_commits_are_recognised(
 def test_files_without_records_after_a_commit_are_still_recorded(tmp_path: Path) -> None:
     """A commit ends at the file that fills it; what follows in the same batch waits for the
     next, even when it holds no records at all (here the last file is not a log)."""
-    (tmp_path / "a.json").write_bytes(delivery_bytes(list(invictus_records()[:2])))
+    (tmp_path / "a.json").write_bytes(delivery_bytes(list(sample_records()[:2])))
     (tmp_path / "b.txt").write_text("not a log")
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(tmp_path / "a.json", tmp_path / "b.txt", commit_rows=1)
@@ -235,7 +235,7 @@ def test_files_without_records_after_a_commit_are_still_recorded(tmp_path: Path)
 
 def _bad_inputs(folder: Path) -> dict[str, str]:
     """Write one file per kind of bad input; returns file name -> expected reason fragment."""
-    good = list(invictus_records()[:5])
+    good = list(sample_records()[:5])
     folder.mkdir()
     (folder / "truncated.json.gz").write_bytes(gzip.compress(delivery_bytes(good))[:-30])
     (folder / "invalid.json").write_text('{"Records": [{"eventID": "x",}]}')
@@ -285,7 +285,7 @@ def test_bad_input_is_listed_never_lost_and_good_input_still_stored(tmp_path: Pa
 
 
 def test_odd_unicode(tmp_path: Path) -> None:
-    base = invictus_records()[0]
+    base = sample_records()[0]
     odd = [
         "emoji 🔑🪣",
         "right-to-left \u202egnp.exe",
@@ -315,7 +315,7 @@ def test_odd_unicode(tmp_path: Path) -> None:
 
 
 def test_unknown_fields_stay_queryable(tmp_path: Path) -> None:
-    record = dict(invictus_records()[0], eventVersion="1.99", futureField={"nested": ["kept"]})
+    record = dict(sample_records()[0], eventVersion="1.99", futureField={"nested": ["kept"]})
     (tmp_path / "f.json").write_text(json.dumps(record))
     with Trail(tmp_path / "t.duckdb") as trail:
         trail.ingest(tmp_path / "f.json")
@@ -326,7 +326,7 @@ def test_unknown_fields_stay_queryable(tmp_path: Path) -> None:
 
 
 def test_pruning_by_key_layout_never_opens_other_files(tmp_path: Path) -> None:
-    records = list(invictus_records())
+    records = list(sample_records())
     root = tmp_path / "bucket"
     write_delivery(root, "111122223333", "us-east-1", "2023-07-09", "a", records[0:100])
     write_delivery(root, "111122223333", "us-east-1", "2023-07-10", "b", records[100:200])
@@ -349,7 +349,7 @@ def test_pruning_by_key_layout_never_opens_other_files(tmp_path: Path) -> None:
 
 
 def test_parquet_exports_nested_and_as_json_strings(tmp_path: Path) -> None:
-    records = list(invictus_records()[:50])
+    records = list(sample_records()[:50])
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in records))
     import duckdb
@@ -409,7 +409,7 @@ def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
 
 
 def test_a_60_mb_file(tmp_path: Path) -> None:
-    records = list(invictus_records())
+    records = list(sample_records())
     many = [
         dict(records[i % len(records)], eventID=f"33333333-0000-0000-0000-{i:012d}")
         for i in range(50_000)

@@ -17,7 +17,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.conftest import ROOT
-from tests.logs import invictus_records, write_delivery
+from tests.logs import sample_records, write_delivery
 from trailscope import render, report
 from trailscope.trail import Trail
 
@@ -70,7 +70,7 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Organization events whose service principal, caller and user agent carry hostile text,
     and a rejected file whose name is HTML."""
     tmp = tmp_path_factory.mktemp("hostile")
-    base = invictus_records()[0]
+    base = sample_records()[0]
     records = []
     for i, text in enumerate(HOSTILE):
         records.append(

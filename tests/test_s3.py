@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.logs import ORG, delivery_bytes, invictus_records
+from tests.logs import ORG, delivery_bytes, sample_records
 from trailscope import formats, s3
 from trailscope.errors import BadSource
 from trailscope.sources import NOT_EVENT_FOLDERS, Candidate, Filters, discover
@@ -146,8 +146,8 @@ def _key(
 
 
 def _delivery(n: int) -> bytes:
-    """A real delivery file: three real records, different ones for each n."""
-    return gzip.compress(delivery_bytes(list(invictus_records()[3 * n : 3 * n + 3])), mtime=0)
+    """A delivery file: three records of the sample organization, different ones for each n."""
+    return gzip.compress(delivery_bytes(list(sample_records()[3 * n : 3 * n + 3])), mtime=0)
 
 
 def _org_tree() -> dict[str, bytes]:
@@ -187,7 +187,7 @@ def _mixed_tree() -> dict[str, bytes]:
             43
         ),
         "notes/readme.txt": b"where the exports came from",
-        "top.json": delivery_bytes(list(invictus_records()[200:201])),
+        "top.json": delivery_bytes(list(sample_records()[200:201])),
     }
 
 

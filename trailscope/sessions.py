@@ -61,9 +61,20 @@ def _policy_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
         added = {
             h["action"]: h["date"] for h in policy.get("history", []) if h.get("change") == "added"
         }
+        feature = policy.get("feature", {}).get("value")
+        denied = policy.get("denied_in_practice", {})
         for action in sorted(policy["actions"]):
             rows.append(
-                (arn, policy["name"], action, added.get(action), None, policy.get("policy_version"))
+                (
+                    arn,
+                    policy["name"],
+                    action,
+                    added.get(action),
+                    None,
+                    feature,
+                    action in denied,
+                    policy.get("policy_version"),
+                )
             )
         for h in policy.get("history", []):
             if h.get("change") == "removed":
@@ -74,6 +85,8 @@ def _policy_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
                         h["action"],
                         h.get("allowed_from"),
                         h.get("allowed_until", h["date"]),
+                        feature,
+                        h["action"] in denied,
                         h.get("note"),
                     )
                 )
@@ -125,9 +138,18 @@ def policy_modules(data: dict[str, Any] | None = None) -> dict[str, str]:
         "allowed: these are the only actions a session of that policy may perform. "
         "allowed_from and allowed_until (dates, UTC; empty: no bound) hold the versions: an "
         "action removed from a policy is allowed only for events before allowed_until (the day "
-        "of the change counts as after it: its hour is not published).",
-        "policy_arn, policy_name, action, allowed_from, allowed_until, note",
-        _values(_policy_rows(data), ("varchar", "varchar", "varchar", "date", "date", "varchar")),
+        "of the change counts as after it: its hour is not published); all five policies are "
+        "still v1, so no row has a bound. feature is the centralized root access feature AWS "
+        "ties the task to (RootCredentialsManagement or RootSessions; empty: not stated). "
+        "denied_in_practice: the policy lists the action, but only on a resource the action "
+        "never has (iam:DeleteVirtualMFADevice acts on an MFA device, never on "
+        "arn:aws:iam::*:root), so AWS denies it whatever the request.",
+        "policy_arn, policy_name, action, allowed_from, allowed_until, feature, "
+        "denied_in_practice, note",
+        _values(
+            _policy_rows(data),
+            ("varchar", "varchar", "varchar", "date", "date", "varchar", "boolean", "varchar"),
+        ),
         "order by policy_arn, action, allowed_from nulls first",
     )
     events = sorted(

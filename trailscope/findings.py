@@ -58,7 +58,14 @@ FINDING_COLUMNS = (
 )
 OUTPUT_COLUMNS = (*FINDING_COLUMNS, "accepted", "accepted_reason")
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
-CHECKS = ("duration", "task_scope", "authorization", "orphan", "root_outside_assumeroot")
+CHECKS = (
+    "duration",
+    "task_scope",
+    "authorization",
+    "orphan",
+    "root_outside_assumeroot",
+    "org_changes",
+)
 # what a terminal table shows; csv and json carry every column
 TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title", "accepted")
 CHECK_PREFIX = "check_"

@@ -1545,7 +1545,8 @@ def readme(
         "that must raise none. Every planted record ends its `userAgent` with "
         "`trailscope-case/<ID>`; `trailscope.synthetic.PLANTED` lists each case's eventIDs "
         "(the first is the event a finding should point at). Severities are the expected "
-        "ones."
+        "ones; an `org_state` case is an organization change the changes table "
+        "(`org_state_changes`) shows without a finding."
     )
     lines = [
         "# sample_logs: trailscope's sample organization",
@@ -1584,6 +1585,8 @@ def readme(
     root_features = (
         "EnableOrganizationsRootCredentialsManagement",
         "EnableOrganizationsRootSessions",
+        "DisableOrganizationsRootCredentialsManagement",
+        "DisableOrganizationsRootSessions",
     )
     for e in unique:
         r = e.record

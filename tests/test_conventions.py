@@ -157,7 +157,7 @@ def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(target)},
     )
     assert demo.returncode == 0, demo.stderr
-    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in demo.stdout
+    assert "records: 20,128 read, 20,121 stored, 7 duplicates, 0 rejected" in demo.stdout
     assert (empty / "trailscope-demo" / "report.html").stat().st_size > 1000
 
 

@@ -112,6 +112,33 @@ def test_policy_modules_hold_the_json(sample_trail: Trail) -> None:
     assert _rows(actions, event_name="ConsoleLogin")[0]["action"] is None
 
 
+def test_every_fact_says_its_source_and_whether_it_is_confirmed() -> None:
+    """task_policies.json (issue 15): each fact the checks rest on carries `source` (a list of
+    AWS pages or archived IAM output) and `confirmed`."""
+    data = sessions.load_task_policies()
+
+    def fact(where: str, f: dict[str, Any]) -> None:
+        assert isinstance(f.get("confirmed"), bool), where
+        source = f.get("source")
+        assert source and (isinstance(source, str) or all(source)), where
+
+    facts = [(f"assume_root.{k}", v) for k, v in data["assume_root"].items()]
+    facts += [
+        (f"reference_corrections[{i}]", f) for i, f in enumerate(data["reference_corrections"])
+    ]
+    facts += [(f"notes[{i}]", f) for i, f in enumerate(data["notes"])]
+    for arn, policy in data["policies"].items():
+        facts += [(arn, policy), (f"{arn} version", policy["version"])]
+        facts += [(f"{arn} feature", policy["feature"])]
+        facts += [(f"{arn} {k}", v) for k, v in policy.get("denied_in_practice", {}).items()]
+        facts += [(f"{arn} doc", f) for f in policy.get("documentation_history", [])]
+    assert len(facts) > 40
+    for where, f in facts:
+        fact(where, f)
+    versions = {p["name"]: p["version"]["value"][:2] for p in data["policies"].values()}
+    assert set(versions.values()) == {"v1"}  # no task policy has a v2 (IAMTrail, MAMIP)
+
+
 # sessions of the sample organization -----------------------------------------------------------
 
 

@@ -245,6 +245,24 @@ def test_a_digest_removed_from_the_middle_of_the_chain(case: Callable[..., Case]
     assert {"digest_missing", "digest_link_missing", "missing_digest"} <= rules
 
 
+def test_a_digest_altered_to_hide_a_file_breaks_the_chain(case: Callable[..., Case]) -> None:
+    """A file dropped from its digest's list: the digest no longer matches its signature nor
+    the hash its successor holds of it, and the file is one no digest lists."""
+    c = case()
+    altered = c.busy("eu-west-1")
+    hidden = c.listed(altered)[0]
+    content = json.loads(gzip.decompress(altered.path.read_bytes()))
+    content["logFiles"] = content["logFiles"][1:]
+    altered.path.write_bytes(gzip.compress(json.dumps(content).encode()))
+    assert not c.verify().ok
+    assert c.digests[str(altered.path)]["status"] == "bad_signature"
+    after = c.digests[str(c.digest("eu-west-1", altered.end + dt.timedelta(hours=1)).path)]
+    assert after["link"] == "broken" and "previousDigestHashValue" in after["reason"]
+    assert (c.files[hidden]["status"], c.files[hidden]["coverage"]) == ("not_covered", "unlisted")
+    rules = {r["rule"] for r in c.findings.rows(named=True)}
+    assert rules == {"digest_bad_signature", "digest_link_broken", "unlisted"}
+
+
 def test_a_digest_with_a_bad_signature(
     case: Callable[..., Case], aws: Signer, other: Signer
 ) -> None:

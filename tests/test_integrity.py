@@ -28,6 +28,7 @@ from tests.test_s3 import aws_env, endpoint  # noqa: F401 - the moto server, for
 from trailscope import digests, render, report
 from trailscope.cli import cli
 from trailscope.digests import BadKeys
+from trailscope.errors import BadSource
 from trailscope.synthetic import generate_background
 from trailscope.synthetic.digests import Signer, Written, listing, new_key, signer, write_digests
 from trailscope.trail import Trail
@@ -617,3 +618,73 @@ def test_digest_text_is_inert_in_the_report(case: Callable[..., Case]) -> None:
     assert "<script>document" not in html and "&lt;script&gt;document" in html
     md = render.render(context, "md")
     assert "<script>" not in md and "\\|\\`x\\`" in md
+
+
+def test_sources_without_digests_are_a_clear_error(tree: Path, tmp_path: Path) -> None:
+    with Trail(tmp_path / "t.duckdb") as trail:
+        trail.ingest(tree)
+        with pytest.raises(BadSource, match="no CloudTrail digest files under"):
+            trail.verify(tree)
+
+
+def _digest(
+    signer_: Signer,
+    key: str,
+    start: dt.datetime,
+    previous: tuple[str, str, str] | None,
+    meta: dict[str, str],
+) -> tuple[digests.Digest, str, str]:
+    """A digest as read from s3://b/<key>, signed as CloudTrail signs, its metadata holding its
+    signature and `meta`; with its signature and SHA-256."""
+    end = start + dt.timedelta(hours=1)
+    content = {
+        "digestStartTime": digests.iso(start),
+        "digestEndTime": digests.iso(end),
+        "digestS3Bucket": "b",
+        "digestS3Object": key,
+        "digestPublicKeyFingerprint": signer_.fingerprint,
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "previousDigestS3Bucket": "b" if previous else None,
+        "previousDigestS3Object": previous[0] if previous else None,
+        "previousDigestHashValue": previous[2] if previous else None,
+        "previousDigestSignature": previous[1] if previous else None,
+        "logFiles": [],
+    }
+    text = json.dumps(content).encode()
+    sha = hashlib.sha256(text).hexdigest()
+    message = digests.string_to_sign(
+        digests.iso(end), "b", key, sha, previous[1] if previous else None
+    )
+    signature = digests.sign(signer_.key, message)
+    metadata = {"signature": signature, "signature-algorithm": "SHA256withRSA", **meta}
+    return digests.parse(f"s3://b/{key}", gzip.compress(text), metadata), signature, sha
+
+
+def test_backfill_digests_chain_apart_and_are_signed_when_generated(aws: Signer) -> None:
+    """Backfill digests (`_backfill`) come later for hours a digest already covered, and chain
+    among themselves; their key is the one valid when they were generated (their object's
+    backfill-generation-timestamp), as aws-cli's validate-logs takes it."""
+    folder = f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2026/10/05/"
+
+    def key(hour: int, backfill: bool = False) -> str:
+        suffix = "_backfill" if backfill else ""
+        stamp = f"20261005T{hour:02d}0000Z"
+        return f"{folder}{ACCOUNT}_CloudTrail-Digest_us-east-1_t_us-east-1_{stamp}{suffix}.json.gz"
+
+    late = DAY + dt.timedelta(hours=20)
+    keys = {aws.fingerprint: digests.keys_from_listing(listing([(aws, late, EVER[1])]), "t")[0]}
+    generated = {"backfill-generation-timestamp": digests.iso(late + dt.timedelta(hours=1))}
+    b1, sig1, sha1 = _digest(aws, key(2, True), DAY + dt.timedelta(hours=1), None, generated)
+    b2, _, _ = _digest(
+        aws, key(4, True), DAY + dt.timedelta(hours=3), (b1.key, sig1, sha1), generated
+    )
+    regular, _, _ = _digest(aws, key(2), DAY + dt.timedelta(hours=1), None, {})
+    found = digests.check_chain(
+        [b1, b2, regular], keys, from_s3=dict.fromkeys((b1.path, b2.path, regular.path), True)
+    )
+    by_path = {r.path: r for r in found}
+    assert (by_path[b1.path].status, by_path[b1.path].link) == ("valid", "start")
+    assert (by_path[b2.path].status, by_path[b2.path].link) == ("valid", "linked")
+    # the same key at a regular digest's own end time: not valid yet
+    assert by_path[regular.path].status == "key_not_valid"
+    assert b1.group != regular.group and b1.backfill and not regular.backfill

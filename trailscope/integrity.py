@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from trailscope import digests
 from trailscope.digests import DigestResult, LogEntry
+from trailscope.errors import BadSource
 from trailscope.s3 import is_s3
 from trailscope.sources import Candidate, Filters, discover, layout_of
 
@@ -359,6 +360,12 @@ def verify(
     summary = VerifySummary()
     candidates = list(_discover(sources, filters, s3))
     digest_candidates = [c for c in candidates if _is_digest(c.path)]
+    if not digest_candidates:
+        raise BadSource(
+            f"no CloudTrail digest files under {', '.join(sources)}: point verify at the tree "
+            "or bucket holding the trail's CloudTrail-Digest folders (they exist only where log "
+            "file validation is on: aws cloudtrail get-trail shows LogFileValidationEnabled)"
+        )
     present = {digests.tail(c.path) for c in candidates if not _is_digest(c.path)}
     parsed = _read_digests(digest_candidates, s3)
     keys = _keys(parsed, public_keys, any(is_s3(s) for s in sources), s3)
@@ -371,20 +378,38 @@ def verify(
     files = [
         row
         for row in con.sql(
-            "select file_id, path, etag, size, mtime, sha256 from files "
+            "select file_id, path, size, mtime, sha256 from files "
             "where status <> 'skipped' order by file_id"
         ).fetchall()
         if filters.keeps(layout_of(digests.tail(row[1]).split("/")[:-1]))
     ]
+    rows = _held_rows(con, files, listings, _Coverage(results), s3, workers, summary)
+    held = {digests.tail(f[1]) for f in files}
+    rows += _absent_rows(listings, held, present, filters)
+    _store(con, rows, results, dt.datetime.now(UTC))
+    _tally(summary, rows, results)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _held_rows(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[tuple[Any, ...]],
+    listings: Mapping[str, Sequence[tuple[LogEntry, DigestResult]]],
+    coverage: _Coverage,
+    s3: S3Options,
+    workers: int | None,
+    summary: VerifySummary,
+) -> list[_Row]:
+    """The verdict on each file the database holds, read again."""
     newest = dict(
         con.sql(
             "select s.file_id, max(e.event_time) from event_sources s "
             "join events e on e.event_id = s.event_id group by s.file_id"
         ).fetchall()
     )
-    coverage = _Coverage(results)
     rows = []
-    for (file_id, path, _etag, _size, _mtime, ingested), m in zip(
+    for (file_id, path, _size, _mtime, ingested), m in zip(
         files, _measure_all(files, s3, workers), strict=True
     ):
         summary.files_read += m.error is None
@@ -398,12 +423,20 @@ def verify(
         status = "not_covered"
         if m.error and m.stored is None:  # gone, or denied: nothing to hash
             status, reason = "unreadable", f"{m.error}; {reason}"
-        rows.append(
-            _Row(
-                file_id, path, status, reason, newest.get(file_id) or when, kind, actual=m.inflated
-            )
-        )
-    held = {digests.tail(f[1]) for f in files}
+        time_ = newest.get(file_id) or when
+        rows.append(_Row(file_id, path, status, reason, time_, kind, actual=m.inflated))
+    return rows
+
+
+def _absent_rows(
+    listings: Mapping[str, Sequence[tuple[LogEntry, DigestResult]]],
+    held: set[str],
+    present: set[str],
+    filters: Filters,
+) -> list[_Row]:
+    """The files digests list that the database does not hold: deleted where a valid digest
+    lists them and the sources lack them."""
+    rows = []
     for where, listed in sorted(listings.items()):
         if where in held or not filters.keeps(layout_of(where.split("/")[:-1])):
             continue
@@ -422,9 +455,10 @@ def verify(
             row.status = "unverified"
             row.reason = f"listed by {result.path}, which is {result.status}; the sources lack it"
         rows.append(row)
+    return rows
 
-    verified_at = dt.datetime.now(UTC)
-    _store(con, rows, results, verified_at)
+
+def _tally(summary: VerifySummary, rows: Sequence[_Row], results: Sequence[DigestResult]) -> None:
     for row in rows:
         summary.files[row.status] += 1
         if row.status in FILE_PROBLEMS or (
@@ -439,16 +473,14 @@ def verify(
             summary.problems.append(f"digest {r.status}: {r.path}: {r.reason}")
         if r.link in digests.LINK_PROBLEMS:
             summary.problems.append(f"link {r.link}: {r.path}: {r.link_reason}")
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def _measure_all(
     files: Sequence[tuple[Any, ...]], s3: S3Options, workers: int | None
 ) -> Iterator[_Measured]:
     """Each file read again and measured, in order: local files in a thread a core, S3 objects
-    as they arrive (downloaded ahead, in threads; If-Match on the ETag ingested, so an object
-    changed since is reported, not read)."""
+    as they arrive (downloaded ahead, in threads: the object as it is now, whatever its ETag,
+    so that a change since ingest is measured, not refused)."""
     local = [f[1] for f in files if not is_s3(f[1])]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         measured = iter(pool.map(_measure_local, local))
@@ -460,9 +492,7 @@ def _measure_all(
 def _measure_remote(files: Iterable[tuple[Any, ...]], s3: S3Options) -> Iterator[_Measured]:
     from trailscope.s3 import fetch
 
-    candidates = (
-        Candidate(path, size or 0, mtime or 0.0, etag) for _, path, etag, size, mtime, _ in files
-    )
+    candidates = (Candidate(path, size or 0, mtime or 0.0) for _, path, size, mtime, _ in files)
     for _cand, data, reason in fetch(
         candidates, profile=s3.profile, endpoint_url=s3.endpoint_url, region=s3.region
     ):

@@ -23,7 +23,9 @@ from trailscope.findings import FINDING_COLUMNS, OUTPUT_COLUMNS, Finding, findin
 from trailscope.synthetic import PLANTED
 from trailscope.trail import Trail
 
-CHECKED = findings.CHECKS
+# the checks the sample's logs raise: integrity needs `trailscope verify` and digests, which the
+# sample has none of (tests/test_integrity.py checks those findings)
+CHECKED = tuple(c for c in findings.CHECKS if c != "integrity")
 PLANTED_CASES = [c for c in PLANTED if c.check in CHECKED]
 NEAR_MISSES = [c for c in PLANTED if c.check == "none"]
 N02 = {c.case_id: c for c in PLANTED}["N02"]

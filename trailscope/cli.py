@@ -145,6 +145,79 @@ def ingest(
         sys.exit(EXIT_REJECTED)
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@DB_OPTION
+@click.option(
+    "--public-keys",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CloudTrail's public keys: a file of `aws cloudtrail list-public-keys` output "
+    "(repeatable, one per region). Without it, s3:// sources ask ListPublicKeys.",
+)
+@click.option("--account", multiple=True, help="Only this account (repeatable).")
+@click.option("--region", multiple=True, help="Only this region (repeatable).")
+@click.option("--since", help="Only days from this date or ISO time (by the key layout).")
+@click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
+@click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
+@click.option("--s3-region", help="The bucket's region, for s3:// sources.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary.")
+def verify(
+    sources: tuple[str, ...],
+    db: Path,
+    public_keys: tuple[Path, ...],
+    account: tuple[str, ...],
+    region: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    s3_region: str | None,
+    quiet: bool,
+) -> None:
+    """Prove the logs are the ones CloudTrail delivered, with its signed digest files.
+
+    SOURCES are the trees or s3://bucket/prefix URLs holding the CloudTrail-Digest folders
+    (those ingested, as a rule). Every digest's signature and link to the one before is
+    checked, and every log file the database holds is read again and hashed: valid,
+    modified, appended, not covered by any digest, or deleted (a valid digest lists it, the
+    sources lack it). The results go to the integrity_files and integrity_digests tables, the
+    report and `trailscope findings --check integrity`. A local copy has no signature for its
+    newest digest (S3 keeps it in the object's metadata): those files are unverified.
+    Exit status: 0 when nothing was found changed, removed, added or forged, 3 when something
+    was (listed in the summary and the tables), 1 on an error.
+
+    Example:
+
+    \b
+        aws cloudtrail list-public-keys --region us-east-1 \\
+            --start-time 2026-10-01 --end-time 2026-11-01 > keys-us-east-1.json
+        trailscope verify ~/exports/AWSLogs --db trail.duckdb --public-keys keys-us-east-1.json
+        trailscope verify s3://org-trail-bucket/ --db trail.duckdb --profile audit
+    """
+    from trailscope.trail import Trail
+
+    with _errors(), Trail(db) as trail:
+        summary = trail.verify(
+            *sources,
+            public_keys=public_keys,
+            account=account,
+            region=region,
+            since=since,
+            until=until,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            s3_region=s3_region,
+        )
+    if not quiet:
+        for line in summary.lines():
+            click.echo(line, err=True)
+    if not summary.ok:
+        sys.exit(EXIT_REJECTED)
+
+
 class _Progress:
     """One status line on the terminal: files, events, MB/s."""
 
@@ -458,7 +531,7 @@ def schema() -> None:
     "checks",
     multiple=True,
     help="Only this check (repeatable): duration, "
-    "task_scope, authorization, orphan, root_outside_assumeroot.",
+    "task_scope, authorization, orphan, root_outside_assumeroot, integrity.",
 )
 @click.option(
     "--allow-list",

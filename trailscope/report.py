@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailscope import __version__
+from trailscope import __version__, integrity
 from trailscope.errors import TrailscopeError
 
 if TYPE_CHECKING:
@@ -189,6 +189,7 @@ def build(
         "credentials": _rows(credentials),
     }
     context["timeline"] = _timeline(context, since, until)
+    context["integrity"] = integrity.section(trail, since, until, scope.accounts)
     return context
 
 

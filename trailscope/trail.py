@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from trailscope.ingest import IngestSummary, Progress
+    from trailscope.integrity import VerifySummary
 
 
 class Trail:
@@ -95,6 +96,39 @@ class Trail:
             filters,
             progress=progress,
             commit_rows=commit_rows or COMMIT_ROWS,
+            s3=S3Options(profile, endpoint_url, s3_region),
+        )
+
+    def verify(
+        self,
+        *sources: str | Path,
+        public_keys: Sequence[str | Path] = (),
+        account: Sequence[str] = (),
+        region: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        s3_region: str | None = None,
+    ) -> VerifySummary:
+        """Prove the database's log files are the ones CloudTrail delivered: check the digest
+        files under the sources (local trees or s3:// URLs) and every log file against them,
+        and store what was found in integrity_files and integrity_digests (replacing the last
+        run's). `public_keys`: files of `aws cloudtrail list-public-keys` output; without them,
+        s3:// sources ask ListPublicKeys. The filters narrow it as they narrow ingest. See
+        trailscope.integrity."""
+        from trailscope.ingest import Filters, S3Options
+        from trailscope.integrity import verify
+
+        if self.read_only:
+            raise DatabaseError(
+                f"{self.path} is open read-only; open it with read_only=False to verify"
+            )
+        return verify(
+            self.con,
+            [str(s) for s in sources],
+            public_keys=public_keys,
+            filters=Filters.make(account=account, region=region, since=since, until=until),
             s3=S3Options(profile, endpoint_url, s3_region),
         )
 

@@ -1,5 +1,5 @@
 -- title: Findings: AssumeRoot calls their caller was not allowed to make at that moment
--- description: The caller-authorization check, in the common findings shape, against the
+-- description: The caller-authorization check, against the
 -- organization's state at the time of each call (org_state_intervals). AssumeRoot is allowed
 -- when the caller is the management account or the account registered as delegated
 -- administrator for iam.amazonaws.com, root sessions are enabled, trusted access for IAM is
@@ -13,8 +13,8 @@
 -- (Throttling, ValidationError) are no authorization finding. Evidence: the call; context:
 -- the events that set the state behind a reason.
 -- inputs: assume_root_calls, org_state_intervals
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, authorization, organization
 
 with
@@ -250,24 +250,17 @@ raw as (
         on v.session_id = c.session_id
     where c.denied
        or (c.outcome = 'issued' and (v.broken_seen or v.broken_inferred or v.unknown))
-),
-result as (
-    select
-        substr(sha256(concat('authorization/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'authorization' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        nullif(context_event_ids, '') as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    rule,
+    severity,
+    account_id,
+    principal,
+    session_id,
+    event_time,
+    title,
+    explanation,
+    evidence_event_ids,
+    context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

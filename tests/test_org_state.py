@@ -179,12 +179,12 @@ def test_a_state_seen_only_in_a_response_has_an_unknown_start(trail: Trail) -> N
 
 
 def test_the_management_account_is_revealed_and_a_stated_one_contradicted(trail: Trail) -> None:
-    plain = organization.identity(trail)
+    plain = organization.identity(trail.analysis)
     assert set(plain["verdict"]) == {"observed"}
     assert set(_rows(plain, fact="management_account")[0].values()) >= {"111111111111"}
     assert {r["value"] for r in _rows(plain, fact="organization_id")} == {"o-7h2k9x4m1q"}
     stated = organization.identity(
-        trail, management_account="222222222222", organization_id="o-7h2k9x4m1q"
+        trail.analysis, management_account="222222222222", organization_id="o-7h2k9x4m1q"
     )
     user = {r["fact"]: r["verdict"] for r in _rows(stated, source="stated by the user")}
     assert user == {
@@ -261,10 +261,10 @@ def test_no_violation_rests_on_an_unknown_management_account(tmp_path: Path) -> 
         assert changes["caller_allowed"].to_list() == [None, None]
         assert changes["finding"].to_list() == [None, None]
         assert t.query("org_management_account").is_empty()
-        state = organization.state_at(t, "2024-11-18T12:00:00Z")
+        state = t.state_at("2024-11-18T12:00:00Z")
         assert state["management_account"].is_empty()
         assert _rows(state["membership"], account_id="555555555555")[0]["known"] is False
-        stated = organization.identity(t, management_account="111111111111")
+        stated = organization.identity(t.analysis, management_account="111111111111")
         assert _rows(stated, source="stated by the user")[0]["verdict"] == "not seen in the logs"
 
 
@@ -300,9 +300,9 @@ def test_state_at_agrees_with_the_intervals(trail: Trail) -> None:
 
 
 def test_state_at_from_the_library(trail: Trail) -> None:
-    state = organization.state_at(trail, datetime(2024, 11, 20, 9, 30))  # naive: UTC
+    state = trail.state_at(datetime(2024, 11, 20, 9, 30))  # naive: UTC
     assert tuple(state) == organization.KINDS
-    again = organization.state_at(trail.con, _ts("2024-11-20T09:30:00+00:00"))
+    again = organization.state_at(trail.analysis, _ts("2024-11-20T10:30:00+01:00"))
     assert all(state[kind].equals(again[kind]) for kind in organization.KINDS)
     (iam,) = _rows(state["delegated_admin"], subject="iam.amazonaws.com")
     assert (iam["account_id"], iam["state"], iam["known"]) == (

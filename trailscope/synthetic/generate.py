@@ -1410,19 +1410,23 @@ def _issuing_call(g: _Gen, s: _Sess, p: _Pool, region: str) -> Record:
         broker = p.users[0]
         caller = _Sess("user", broker, g.pick(_HUMAN_UAS), s.ip, None, False, s.host_tls)
         name = ident["arn"].rsplit("/", 1)[-1]
-        return g.ev(
-            caller,
-            p.account,
-            region,
-            "sts.amazonaws.com",
-            "GetFederationToken",
-            ro=True,
-            req={"name": name, "durationSeconds": 3600},
-            resp={
-                "credentials": creds,
-                "federatedUser": {"federatedUserId": ident["principalId"], "arn": ident["arn"]},
-            },
-            ver="1.08",
+        return _issued_at(
+            g,
+            ident,
+            g.ev(
+                caller,
+                p.account,
+                region,
+                "sts.amazonaws.com",
+                "GetFederationToken",
+                ro=True,
+                req={"name": name, "durationSeconds": 3600},
+                resp={
+                    "credentials": creds,
+                    "federatedUser": {"federatedUserId": ident["principalId"], "arn": ident["arn"]},
+                },
+                ver="1.08",
+            ),
         )
     role_arn = ident["sessionContext"]["sessionIssuer"]["arn"]
     assumed = {"assumedRoleId": ident["principalId"], "arn": ident["arn"]}
@@ -1454,17 +1458,29 @@ def _issuing_call(g: _Gen, s: _Sess, p: _Pool, region: str) -> Record:
             "ec2.amazonaws.com" if s.kind == "instance" else "lambda.amazonaws.com"
         ]
         name, req = "AssumeRole", {"roleArn": role_arn, "roleSessionName": session}
-    return g.ev(
-        caller,
-        p.account,
-        region,
-        "sts.amazonaws.com",
-        name,
-        ro=True,
-        req=req,
-        resp={"credentials": creds, "assumedRoleUser": assumed},
-        ver="1.08",
+    return _issued_at(
+        g,
+        ident,
+        g.ev(
+            caller,
+            p.account,
+            region,
+            "sts.amazonaws.com",
+            name,
+            ro=True,
+            req=req,
+            resp={"credentials": creds, "assumedRoleUser": assumed},
+            ver="1.08",
+        ),
     )
+
+
+def _issued_at(g: _Gen, ident: Record, call: Record) -> Record:
+    """The call at the start of the file's window, before the session's calls; its time is the
+    session's creationDate, as AWS logs it."""
+    call["eventTime"] = f"{g.tpre}{g.m0:02d}:00Z"
+    ident["sessionContext"]["attributes"]["creationDate"] = call["eventTime"]
+    return call
 
 
 class _Writer:

@@ -104,7 +104,8 @@ class Analysis:
     tables of those names, so modules compose instead of copying each other's SQL. Each
     computed table is kept with the parameter values it was computed with and used again by
     any run with the same values (a parameter-free module is computed once per connection);
-    `forget` drops them all when the events change.
+    `forget` drops them all when the events change. A module run for its own rows is kept only
+    when they are filtered (`where`): a pivot's rows can be many.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, database: str = ":memory:") -> None:
@@ -132,8 +133,12 @@ class Analysis:
         values = {p: params.get(p) for p in query.params} | {
             k: v for k, v in params.items() if k not in query.params
         }
-        self._compute(query, values)
-        text = f"select * from temp.main.{query.name}" + (f"\nwhere {where}" if where else "")
+        if where:  # the rows are kept, to be selected from
+            self._compute(query, values)
+            text = f"select * from temp.main.{query.name}\nwhere {where}"
+        else:  # only its inputs are: a pivot's rows can be many, and are asked for once
+            self._compute_inputs(query, values)
+            text = query.sql
         df: pl.DataFrame = self.con.sql(text, params=_used(text, values)).pl()
         if tuple(df.columns) != query.outputs:
             raise TrailscopeError(
@@ -153,12 +158,22 @@ class Analysis:
         self._kept.clear()
 
     def _compute(self, query: Query, values: dict[str, Any]) -> None:
-        """Make `query` and every module it reads temporary tables computed with `values`,
+        """Make `query` a temporary table computed with `values`, and every module it reads,
         keeping those already computed with the same ones."""
         own = {p: values.get(p) for p in query.params}
         key = (query.sql, repr(sorted(own.items())))
         if self._kept.get(query.name) == key:
             return
+        self._compute_inputs(query, own)
+        self._kept.pop(query.name, None)
+        self.con.sql(
+            f"create or replace temp table {query.name} as\n{query.sql.rstrip().rstrip(';')}",
+            params=_used(query.sql, own),
+        )
+        self._kept[query.name] = key
+
+    def _compute_inputs(self, query: Query, values: dict[str, Any]) -> None:
+        own = {p: values.get(p) for p in query.params}
         for name in query.inputs:
             module = self.modules.get(name)
             if module is None:
@@ -170,12 +185,6 @@ class Analysis:
                     f"{', '.join(missing)} it does not take"
                 )
             self._compute(module, own)
-        self._kept.pop(query.name, None)
-        self.con.sql(
-            f"create or replace temp table {query.name} as\n{query.sql.rstrip().rstrip(';')}",
-            params=_used(query.sql, own | values),
-        )
-        self._kept[query.name] = key
 
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:

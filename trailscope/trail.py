@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
     from trailscope.ingest import IngestSummary, Progress
 
+# DuckDB's buffer pool keeps every block it has read until its limit (80% of the machine's
+# memory by default): bounded, a timeline of an account's 385,000 events among 2 million peaked
+# at 0.93 GB of RSS instead of 1.3 GB, as fast (benchmarks/analysis.py). Ingest sets its own.
+MEMORY_LIMIT = "1GB"
 
 class Trail:
     """A DuckDB database of CloudTrail events, and the queries and reports that read it.
@@ -50,6 +54,7 @@ class Trail:
             raise DatabaseError(f"cannot open {self.path}: {e}") from e
         self.con.sql("USE trail")
         self.con.sql("SET TimeZone='UTC'")
+        self.con.sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.read_only = read_only
         if not read_only:
             self.con.sql(schema.ddl())

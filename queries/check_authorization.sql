@@ -251,16 +251,6 @@ raw as (
     where c.denied
        or (c.outcome = 'issued' and (v.broken_seen or v.broken_inferred or v.unknown))
 )
-select
-    rule,
-    severity,
-    account_id,
-    principal,
-    session_id,
-    event_time,
-    title,
-    explanation,
-    evidence_event_ids,
-    context_event_ids
+select *
 from raw
 order by event_time, rule, evidence_event_ids

@@ -140,15 +140,7 @@ raw as (
         on l.session_id = s.session_id
 )
 select
-    rule,
-    severity,
-    account_id,
-    principal,
-    session_id,
-    event_time,
-    title,
-    explanation,
-    evidence_event_ids,
+    *,
     cast(null as varchar) as context_event_ids
 from raw
 order by event_time, rule, evidence_event_ids

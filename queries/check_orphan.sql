@@ -51,15 +51,7 @@ raw as (
         on a.session_id = o.session_id
 )
 select
-    rule,
-    severity,
-    account_id,
-    principal,
-    session_id,
-    event_time,
-    title,
-    explanation,
-    evidence_event_ids,
+    *,
     cast(null as varchar) as context_event_ids
 from raw
 order by event_time, rule, evidence_event_ids

@@ -152,16 +152,6 @@ raw as (
         on x.account_id = e.account_id
        and x.event_time = e.deleted_since
 )
-select
-    rule,
-    severity,
-    account_id,
-    principal,
-    session_id,
-    event_time,
-    title,
-    explanation,
-    evidence_event_ids,
-    context_event_ids
+select *
 from raw
 order by event_time, rule, evidence_event_ids

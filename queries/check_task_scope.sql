@@ -145,15 +145,7 @@ raw as (
        or s.task_policy_arn not in (select policy_arn from task_policy_actions)
 )
 select
-    rule,
-    severity,
-    account_id,
-    principal,
-    session_id,
-    event_time,
-    title,
-    explanation,
-    evidence_event_ids,
+    *,
     cast(null as varchar) as context_event_ids
 from raw
 order by event_time, rule, evidence_event_ids

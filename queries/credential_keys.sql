@@ -84,6 +84,16 @@ walk(access_key_id, direction, hop, path, key_kind, identity_type, identity_arn,
     union all
     (
     with
+    /* the keys walked down to, with follow */
+    downward as (
+        select *
+        from walk
+        where hop >= 0
+          and direction in ('seed', 'down')
+          and coalesce(cast($follow as boolean), false)
+          and (select walk from pivoted)
+          and hop < 16
+    ),
     step as (
         select
             access_key_id,
@@ -108,40 +118,30 @@ walk(access_key_id, direction, hop, path, key_kind, identity_type, identity_arn,
           and hop < 16
           and instr(path, '|' || parent_access_key_id || '|') = 0
         union all
-        /* in the response of a call signed with a key walked down to */
+        /* down: in the response of a call signed with a key walked down to */
         select
             m.access_key_id,
             'down',
             w.hop + 1,
             w.path || m.access_key_id || '|',
             w.access_key_id
-        from walk as w
+        from downward as w
         join credential_mints as m on m.caller_access_key_id = w.access_key_id
-        where w.hop >= 0
-          and w.direction in ('seed', 'down')
-          and coalesce(cast($follow as boolean), false)
-          and (select walk from pivoted)
-          and w.hop < 16
-          and instr(w.path, '|' || m.access_key_id || '|') = 0
+        where instr(w.path, '|' || m.access_key_id || '|') = 0
         union all
-        /* acting as the session such a call started, created within a minute of it */
+        /* or acting as the session such a call started, created within a minute of it */
         select distinct
             e.access_key_id,
             'down',
             w.hop + 1,
             w.path || e.access_key_id || '|',
             w.access_key_id
-        from walk as w
+        from downward as w
         join credential_mints as m on m.caller_access_key_id = w.access_key_id
         join events as e
             on e.identity_arn = m.issued_arn
             and abs(epoch(m.minted_at) - epoch(e.session_created_at)) <= 60
-        where w.hop >= 0
-          and w.direction in ('seed', 'down')
-          and coalesce(cast($follow as boolean), false)
-          and (select walk from pivoted)
-          and w.hop < 16
-          and e.identity_type in ('AssumedRole', 'FederatedUser')
+        where e.identity_type in ('AssumedRole', 'FederatedUser')
           and e.access_key_id not in ('', m.access_key_id)
           and instr(w.path, '|' || e.access_key_id || '|') = 0
     ),

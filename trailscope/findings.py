@@ -161,7 +161,7 @@ def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
                 f"check module {module.name} does not return the check columns "
                 f"({', '.join(CHECK_COLUMNS)}): see trailscope/findings.py"
             )
-        parts.append(f"select '{name}' as \"check\", * from {module.name}")
+        parts.append(f"select '{name}' as \"check\", {', '.join(CHECK_COLUMNS)} from {module.name}")
     union = "\n    union all\n    ".join(parts) or (
         "select "
         + ", ".join(f"cast(null as varchar) as {c}" for c in ("check", *CHECK_COLUMNS))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # at 0.93 GB of RSS instead of 1.3 GB, as fast (benchmarks/analysis.py). Ingest sets its own.
 MEMORY_LIMIT = "1GB"
 
+
 class Trail:
     """A DuckDB database of CloudTrail events, and the queries and reports that read it.
 

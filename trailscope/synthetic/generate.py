@@ -1397,87 +1397,56 @@ _OIDC = "token.actions.githubusercontent.com"
 
 
 def _issuing_call(g: _Gen, s: _Sess, p: _Pool, region: str) -> Record:
-    """The STS call that issued session `s`'s key: AssumeRoleWithSAML for Identity Center,
-    AssumeRoleWithWebIdentity for CI, the EC2 or Lambda service's AssumeRole for instances
-    and applications, GetFederationToken signed by the broker user's access key."""
+    """The STS call that issued session `s`'s key, at the start of the file's window, its time
+    the session's creationDate as AWS logs them: AssumeRoleWithSAML for Identity Center,
+    AssumeRoleWithWebIdentity for CI, the EC2 or Lambda service's AssumeRole for instances and
+    applications, GetFederationToken signed by the broker user's access key."""
     ident = s.ident
     creds = {
         "accessKeyId": ident["accessKeyId"],
         "sessionToken": g.pick(g.tokens),
         "expiration": human(g.wstart + timedelta(hours=1)),
     }
-    if s.kind == "federated":
-        broker = p.users[0]
-        caller = _Sess("user", broker, g.pick(_HUMAN_UAS), s.ip, None, False, s.host_tls)
-        name = ident["arn"].rsplit("/", 1)[-1]
-        return _issued_at(
-            g,
-            ident,
-            g.ev(
-                caller,
-                p.account,
-                region,
-                "sts.amazonaws.com",
-                "GetFederationToken",
-                ro=True,
-                req={"name": name, "durationSeconds": 3600},
-                resp={
-                    "credentials": creds,
-                    "federatedUser": {"federatedUserId": ident["principalId"], "arn": ident["arn"]},
-                },
-                ver="1.08",
-            ),
-        )
-    role_arn = ident["sessionContext"]["sessionIssuer"]["arn"]
-    assumed = {"assumedRoleId": ident["principalId"], "arn": ident["arn"]}
     session = ident["arn"].rsplit("/", 1)[-1]
-    if s.kind == "sso":
-        provider = _SAML.format(p.account, g.hex(16))
-        who = {
-            "type": "SAMLUser",
-            "principalId": session,
-            "userName": session,
-            "identityProvider": provider,
-        }
-        caller = _Sess("saml", who, s.ua, s.ip, None, False, s.host_tls)
-        name, req = (
-            "AssumeRoleWithSAML",
-            {"roleArn": role_arn, "principalArn": provider, "durationSeconds": 3600},
-        )
-    elif s.kind == "ci":
-        who = {
-            "type": "WebIdentityUser",
-            "principalId": f"{_OIDC}:repo:acme/deploy",
-            "userName": "repo:acme/deploy",
-            "identityProvider": _OIDC,
-        }
-        caller = _Sess("oidc", who, s.ua, s.ip, None, False, s.host_tls)
-        name, req = "AssumeRoleWithWebIdentity", {"roleArn": role_arn, "roleSessionName": session}
+    if s.kind == "federated":
+        caller = _Sess("user", p.users[0], g.pick(_HUMAN_UAS), s.ip, None, False, s.host_tls)
+        name, req = "GetFederationToken", {"name": session, "durationSeconds": 3600}
+        issued = {"federatedUser": {"federatedUserId": ident["principalId"], "arn": ident["arn"]}}
     else:
-        caller = _AWS_SERVICE[
-            "ec2.amazonaws.com" if s.kind == "instance" else "lambda.amazonaws.com"
-        ]
+        role_arn = ident["sessionContext"]["sessionIssuer"]["arn"]
+        issued = {"assumedRoleUser": {"assumedRoleId": ident["principalId"], "arn": ident["arn"]}}
         name, req = "AssumeRole", {"roleArn": role_arn, "roleSessionName": session}
-    return _issued_at(
-        g,
-        ident,
-        g.ev(
-            caller,
-            p.account,
-            region,
-            "sts.amazonaws.com",
-            name,
-            ro=True,
-            req=req,
-            resp={"credentials": creds, "assumedRoleUser": assumed},
-            ver="1.08",
-        ),
+        if s.kind == "sso":
+            provider = _SAML.format(p.account, g.hex(16))
+            who = {"type": "SAMLUser", "principalId": session, "userName": session}
+            caller = _Sess(
+                "saml", who | {"identityProvider": provider}, s.ua, s.ip, None, False, s.host_tls
+            )
+            name = "AssumeRoleWithSAML"
+            req = {"roleArn": role_arn, "principalArn": provider, "durationSeconds": 3600}
+        elif s.kind == "ci":
+            who = {
+                "type": "WebIdentityUser",
+                "principalId": f"{_OIDC}:repo:acme/deploy",
+                "userName": "repo:acme/deploy",
+                "identityProvider": _OIDC,
+            }
+            caller = _Sess("oidc", who, s.ua, s.ip, None, False, s.host_tls)
+            name = "AssumeRoleWithWebIdentity"
+        else:
+            service = "ec2.amazonaws.com" if s.kind == "instance" else "lambda.amazonaws.com"
+            caller = _AWS_SERVICE[service]
+    call = g.ev(
+        caller,
+        p.account,
+        region,
+        "sts.amazonaws.com",
+        name,
+        ro=True,
+        req=req,
+        resp={"credentials": creds, **issued},
+        ver="1.08",
     )
-
-
-def _issued_at(g: _Gen, ident: Record, call: Record) -> Record:
-    """The call at the start of the file's window, before the session's calls; its time is the
-    session's creationDate, as AWS logs it."""
     call["eventTime"] = f"{g.tpre}{g.m0:02d}:00Z"
     ident["sessionContext"]["attributes"]["creationDate"] = call["eventTime"]
     return call

@@ -44,7 +44,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trailscope.analysis import Query
+from trailscope.analysis import Query, sql_literal
 from trailscope.errors import TrailscopeError
 from trailscope.period import ALL_TIME, BadTime, Period, parse_time
 
@@ -161,10 +161,11 @@ def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
                 f"check module {module.name} does not return the check columns "
                 f"({', '.join(CHECK_COLUMNS)}): see trailscope/findings.py"
             )
-        parts.append(f"select '{name}' as \"check\", {', '.join(CHECK_COLUMNS)} from {module.name}")
+        columns = ", ".join(CHECK_COLUMNS)
+        parts.append(f'select {sql_literal(name)} as "check", {columns} from {module.name}')
     union = "\n    union all\n    ".join(parts) or (
         "select "
-        + ", ".join(f"cast(null as varchar) as {c}" for c in ("check", *CHECK_COLUMNS))
+        + ", ".join(f'cast(null as varchar) as "{c}"' for c in ("check", *CHECK_COLUMNS))
         + " where false"
     )
     sql = f"""select

@@ -68,6 +68,9 @@ def test_a_bare_day_is_the_whole_day_everywhere(sample_trail: Trail, sample_db: 
         assert set(evidence.split(",")) <= shown
     cli_timeline = _cli_json(sample_db, "timeline", "--since", DAY, "--until", DAY)
     assert len(cli_timeline) == events
+    # and the query module itself
+    pivots = dict.fromkeys(sample_trail.queries()["timeline"].params)
+    assert sample_trail.query("timeline", **{**pivots, "since": DAY, "until": DAY}).height == events
 
 
 def test_the_counts_the_issue_found_disagreeing_now_agree(sample_trail: Trail) -> None:

@@ -337,7 +337,8 @@ def list_queries() -> None:
     from trailscope.analysis import load_queries
 
     for q in load_queries().values():
-        params = f" ({', '.join('--param ' + p + '=...' for p in q.params)})" if q.params else ""
+        given = [f"[--param {p}=...]" if p in q.optional else f"--param {p}=..." for p in q.params]
+        params = f" ({', '.join(given)})" if given else ""
         click.echo(f"{q.name}{params}\n    {q.title}")
 
 

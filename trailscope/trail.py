@@ -125,7 +125,11 @@ class Trail:
         return dict(self.analysis.modules)
 
     def query(self, name: str, **params: Any) -> pl.DataFrame:
-        """Run the query module `name` from queries/ with named parameters."""
+        """Run the query module `name` from queries/ with named parameters; `since` and `until`
+        are a period's bounds, as everywhere (a day: its start, its end)."""
+        window = {k: params[k] for k in ("since", "until") if k in params}
+        if window:
+            params |= {k: v for k, v in Period.of(**window).params().items() if k in window}
         return self.analysis.run(name, **params)
 
     def sql(self, text: str, **params: Any) -> pl.DataFrame:

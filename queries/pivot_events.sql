@@ -11,7 +11,7 @@
 -- timeline keeps when the key's mint_event_id is $session. Stored columns only, so DuckDB
 -- filters as it scans.
 -- inputs: events
--- outputs: event_id, access_key_id, session_candidate
+-- outputs: event_id, event_time, access_key_id, shared_event_id, session_candidate
 -- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
 -- account = null
 -- tags: pivots, timeline
@@ -25,7 +25,9 @@ session_call as (
 )
 select
     event_id,
+    event_time,
     access_key_id,
+    shared_event_id,
     $session is not null
         and not coalesce(identity_arn = $session or access_key_id = $session, false)
         as session_candidate

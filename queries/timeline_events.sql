@@ -18,7 +18,9 @@ with
 matched as (
     select
         p.event_id,
-        p.access_key_id
+        p.event_time,
+        p.access_key_id,
+        p.shared_event_id
     from pivot_events as p
     left join credential_keys as k on k.access_key_id = p.access_key_id
     where not p.session_candidate
@@ -40,47 +42,59 @@ followed as (
     group by c.access_key_id
 ),
 selected as (
-    select event_id, 'pivot' as reached, 0 as hop, 1 as rank
+    select event_id, event_time, shared_event_id, 'pivot' as reached, 0 as hop, 1 as rank
     from matched
     union all
-    select e.event_id, 'follow' as reached, f.hop, 2 as rank
+    select e.event_id, e.event_time, e.shared_event_id, 'follow' as reached, f.hop, 2 as rank
     from events as e
     join followed as f on f.access_key_id = e.access_key_id
     union all
     /* a key asked for by name shows how it was issued, even if it signed nothing */
-    select k.mint_event_id as event_id, 'mint' as reached, cast(null as integer) as hop, 3 as rank
-    from credential_keys as k
-    where k.mint_event_id is not null
-      and (k.access_key_id in (select access_key_id from seed_keys)
-           or k.access_key_id = $access_key or k.access_key_id = $session
-           or k.mint_event_id = $session)
+    select
+        e.event_id,
+        e.event_time,
+        e.shared_event_id,
+        'mint' as reached,
+        cast(null as integer) as hop,
+        3 as rank
+    from events as e
+    join credential_keys as k on k.mint_event_id = e.event_id
+    where k.access_key_id in (select access_key_id from seed_keys)
+       or k.access_key_id = $access_key
+       or k.access_key_id = $session
+       or k.mint_event_id = $session
 ),
 /* the same call as another account logged it (a cross-account call: one sharedEventID) */
 copies as (
-    select c.event_id, 'copy' as reached, cast(null as integer) as hop, 4 as rank
+    select
+        c.event_id,
+        c.event_time,
+        c.shared_event_id,
+        'copy' as reached,
+        cast(null as integer) as hop,
+        4 as rank
     from events as c
-    join (select distinct e.shared_event_id
-          from selected as s
-          join events as e on e.event_id = s.event_id
-          where e.shared_event_id is not null) as shared
+    join (select distinct shared_event_id
+          from selected
+          where shared_event_id is not null) as shared
         on shared.shared_event_id = c.shared_event_id
 ),
 /* one row per event: the strongest reason it is here */
 reasons as (
     select
         event_id,
+        any_value(event_time) as event_time,
         min_by(reached, rank) as reached,
         min_by(hop, rank) as hop
     from (select * from selected union all select * from copies) as s
     group by event_id
 )
 select
-    r.event_id,
-    e.event_time,
-    r.reached,
-    r.hop
-from reasons as r
-join events as e on e.event_id = r.event_id
-where (cast($since as timestamptz) is null or e.event_time >= cast($since as timestamptz))
-  and (cast($until as timestamptz) is null or e.event_time <= cast($until as timestamptz))
-order by e.event_time, r.event_id
+    event_id,
+    event_time,
+    reached,
+    hop
+from reasons
+where (cast($since as timestamptz) is null or event_time >= cast($since as timestamptz))
+  and (cast($until as timestamptz) is null or event_time <= cast($until as timestamptz))
+order by event_time, event_id

@@ -1,5 +1,5 @@
 -- title: Findings: log files changed, removed, added or unproven against CloudTrail's signed digests, and digests forged or missing
--- description: The integrity check, in the common findings shape, from what the last
+-- description: The integrity check, from what the last
 -- `trailscope verify` stored (nothing before one has run). Log files: modified (critical: a
 -- valid digest lists another hash), deleted (critical: a valid digest lists it, the sources
 -- lack it), appended (high: data after the gzip member the hash covers), changed_since_ingest
@@ -12,11 +12,11 @@
 -- (high), and links broken (high) or with a gap (medium). Unverified files and digests (a
 -- local copy's newest digest has no signature) are not findings: the report counts them.
 -- The evidence: the events stored from the file, in file order (none for a deleted file or a
--- digest). finding_id is the first 16 hex digits of sha256(integrity/rule/path): a deleted file
--- or a digest has no events to name. event_time: the file's newest event, or the digest's end.
+-- digest). finding_key is the file's or digest's path, which the finding ID is made from: a
+-- deleted file or a digest has no events to name. event_time: the file's newest event, or the digest's end.
 -- inputs: integrity_files, integrity_digests, event_sources
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids, finding_key
 -- tags: findings, integrity, digests
 
 with
@@ -142,23 +142,18 @@ raw as (
     select * from file_findings
     union all
     select * from digest_findings
-),
-result as (
-    select
-        substr(sha256(concat('integrity/', rule, '/', path)), 1, 16) as finding_id,
-        'integrity' as "check",
-        rule,
-        severity,
-        account_id,
-        cast(null as varchar) as principal,
-        cast(null as varchar) as session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    rule,
+    severity,
+    account_id,
+    cast(null as varchar) as principal,
+    cast(null as varchar) as session_id,
+    event_time,
+    title,
+    explanation,
+    evidence_event_ids,
+    cast(null as varchar) as context_event_ids,
+    path as finding_key
+from raw
+order by event_time, rule, finding_key

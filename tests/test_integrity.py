@@ -510,7 +510,7 @@ def test_the_report_shows_integrity(
     _regzip(target, lambda b: b.replace(b'"eventVersion":"1.', b'"eventVersion":"2.', 1))
     c.verify()
     with Trail(c.db, read_only=True) as trail:
-        context = report.build(trail, report.Scope())
+        context = report.build(trail.analysis, report.Scope())
     section = context["integrity"]
     assert section["verified"] and section["files"]["modified"] == 1
     (problem,) = section["problems"]
@@ -521,7 +521,7 @@ def test_the_report_shows_integrity(
     assert "## Integrity" in md and "**modified**" in md
     # a database never verified says so: unknown, not fine
     with Trail(sample_db, read_only=True) as trail:
-        unverified = report.build(trail, report.Scope())["integrity"]
+        unverified = report.build(trail.analysis, report.Scope())["integrity"]
     assert unverified == {"verified": False}
 
 
@@ -541,7 +541,7 @@ def test_a_database_from_before_verify_still_gives_findings(
     with Trail(db, read_only=True) as trail:
         found = trail.findings()
         assert len(found) and "integrity" not in set(found["check"])
-        assert report.build(trail, report.Scope())["integrity"] == {"verified": False}
+        assert report.build(trail.analysis, report.Scope())["integrity"] == {"verified": False}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,7 +612,7 @@ def test_digest_text_is_inert_in_the_report(case: Callable[..., Case]) -> None:
     forged.path.write_bytes(gzip.compress(json.dumps(content).encode()))
     assert not c.verify().ok
     with Trail(c.db, read_only=True) as trail:
-        context = report.build(trail, report.Scope())
+        context = report.build(trail.analysis, report.Scope())
     assert any(hostile.lower() in p["reason"] for p in context["integrity"]["problems"])
     html = render.render(context, "html")
     assert "<script>document" not in html and "&lt;script&gt;document" in html

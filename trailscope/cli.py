@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trailscope import __version__
+from trailscope.period import BadTime, parse_time
 
 if TYPE_CHECKING:
     from trailscope.trail import Trail
@@ -40,6 +42,24 @@ OUTPUT_OPTION = click.option(
     help="Write to this file instead of standard output.",
 )
 EXIT_REJECTED = 3
+
+
+def _time_option(name: str, text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--since or --until, parsed here, once: a day is its start for --since and its end for
+    --until, an ISO time keeps its zone (UTC without one); a bad value stops with one line."""
+    end = name == "--until"
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
+        try:
+            return parse_time(value, end=end)
+        except BadTime as e:
+            raise click.ClickException(f"{name}: {e}") from e
+
+    return click.option(name, callback=parse, help=text)
+
+
+SINCE = "From this date (its start) or ISO time (UTC unless it gives a zone)."
+UNTIL = "Up to this date (its end) or ISO time (UTC unless it gives a zone)."
 
 
 @contextmanager
@@ -86,8 +106,8 @@ def cli() -> None:
     help="Only this account (repeatable); prunes the S3 key layout before files are opened.",
 )
 @click.option("--region", multiple=True, help="Only this region (repeatable).")
-@click.option("--since", help="Only days from this date or ISO time (by the key layout).")
-@click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@_time_option("--since", "Only days from this date or ISO time (by the key layout).")
+@_time_option("--until", "Only days up to this date or ISO time (by the key layout).")
 @click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
 @click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
 @click.option("--s3-region", help="The bucket's region, for s3:// sources.")
@@ -97,8 +117,8 @@ def ingest(
     db: Path,
     account: tuple[str, ...],
     region: tuple[str, ...],
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     profile: str | None,
     endpoint_url: str | None,
     s3_region: str | None,
@@ -276,8 +296,8 @@ def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
         ),
         click.option("--ip", help="The source IP address, exactly."),
         click.option("--account", help="The account that received the event or owns the caller."),
-        click.option("--since", help="From this date or ISO time (UTC)."),
-        click.option("--until", help="Up to this date or ISO time (UTC)."),
+        _time_option("--since", SINCE),
+        _time_option("--until", UNTIL),
         click.option(
             "--follow",
             is_flag=True,
@@ -369,7 +389,8 @@ def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | 
     Example:
 
     \b
-        trailscope query ingest_coverage --db trail.duckdb --format csv
+        trailscope query coverage --db trail.duckdb --format csv
+        trailscope query org_state_at --param at=2026-10-07T12:00:00Z
     """
     from trailscope import output as out
 
@@ -389,7 +410,8 @@ def list_queries() -> None:
     from trailscope.analysis import load_queries
 
     for q in load_queries().values():
-        params = f" ({', '.join('--param ' + p + '=...' for p in q.params)})" if q.params else ""
+        given = [f"[--param {p}=...]" if p in q.optional else f"--param {p}=..." for p in q.params]
+        params = f" ({', '.join(given)})" if given else ""
         click.echo(f"{q.name}{params}\n    {q.title}")
 
 
@@ -405,8 +427,8 @@ def list_queries() -> None:
 )
 @OUTPUT_OPTION
 @click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): the monthly report.")
-@click.option("--since", help="From this date or ISO time.")
-@click.option("--until", help="Up to this date or ISO time.")
+@_time_option("--since", SINCE)
+@_time_option("--until", UNTIL)
 @click.option("--account", multiple=True, help="Only this account (repeatable).")
 @click.option(
     "--template-dir",
@@ -426,8 +448,8 @@ def report(
     fmt: str,
     output: Path | None,
     month: str | None,
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     account: tuple[str, ...],
     template_dir: tuple[str, ...],
     principal: str | None,
@@ -524,14 +546,14 @@ def schema() -> None:
     help="Only findings of this severity or worse.",
 )
 @click.option("--account", help="Only findings about this account.")
-@click.option("--since", help="Only findings at or after this ISO time (UTC).")
-@click.option("--until", help="Only findings at or before this ISO time (UTC).")
+@_time_option("--since", "Only findings from this date (its start) or ISO time (UTC).")
+@_time_option("--until", "Only findings up to this date (its end) or ISO time (UTC).")
 @click.option(
     "--check",
     "checks",
     multiple=True,
-    help="Only this check (repeatable): duration, "
-    "task_scope, authorization, orphan, root_outside_assumeroot, integrity.",
+    help="Only this check (repeatable): the name of a check_* query module without its "
+    "prefix (duration, task_scope, authorization, orphan, root_outside_assumeroot, org_changes, integrity).",
 )
 @click.option(
     "--allow-list",
@@ -545,8 +567,8 @@ def findings(
     db: Path,
     severity: str | None,
     account: str | None,
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     checks: tuple[str, ...],
     allow_list: Path | None,
     fmt: str,

@@ -37,8 +37,8 @@ from trailscope.sources import Candidate, Filters, discover, layout_of
 if TYPE_CHECKING:
     import duckdb
 
+    from trailscope.analysis import Analysis
     from trailscope.ingest import S3Options
-    from trailscope.trail import Trail
 
 UTC = dt.UTC
 # what cannot be explained by anything but a file or digest changed, removed or added
@@ -611,13 +611,13 @@ def _store(
 
 
 def section(
-    trail: Trail, since: dt.datetime, until: dt.datetime, accounts: Sequence[str] = ()
+    analysis: Analysis, since: dt.datetime, until: dt.datetime, accounts: Sequence[str] = ()
 ) -> dict[str, Any]:
     """What the report shows: whether a verify ran, the counts, and every problem in the period
     (files by their newest event, digests by their period) and accounts, as plain data."""
     tables = {
         name
-        for (name,) in trail.con.sql(
+        for (name,) in analysis.con.sql(
             "select table_name from information_schema.tables "
             "where table_name in ('integrity_files', 'integrity_digests')"
         ).fetchall()
@@ -629,12 +629,12 @@ def section(
         "(len($accounts) = 0 or list_contains($accounts, account_id))"
         " and ({time} is null or {time} between $since and $until)"
     )
-    files = trail.sql(
+    files = analysis.sql(
         f"select * from integrity_files where {scope.format(time='event_time')}", **params
     )
     digest_scope = scope.format(time="digest_end")
-    digest_rows = trail.sql(f"select * from integrity_digests where {digest_scope}", **params)
-    when = trail.con.sql(
+    digest_rows = analysis.sql(f"select * from integrity_digests where {digest_scope}", **params)
+    when = analysis.con.sql(
         "select max(verified_at) from (select verified_at from integrity_files union all "
         "select verified_at from integrity_digests)"
     ).fetchall()[0][0]

@@ -1,5 +1,5 @@
 -- title: Findings: AssumeRoot calls their caller was not allowed to make at that moment
--- description: The caller-authorization check, in the common findings shape, against the
+-- description: The caller-authorization check, against the
 -- organization's state at the time of each call (org_state_intervals). AssumeRoot is allowed
 -- when the caller is an IAM user or role (never root credentials) of the management account or
 -- of the account registered as delegated administrator for iam.amazonaws.com, on a member
@@ -20,8 +20,8 @@
 -- reasons (Throttling, ValidationError, RegionDisabledException) are no authorization
 -- finding. Evidence is the call; context the events that set the state behind a reason.
 -- inputs: assume_root_calls, org_state_intervals, task_policy_actions
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, authorization, organization
 
 with
@@ -371,24 +371,7 @@ raw as (
     where c.root_caller
        or c.denied
        or (c.outcome = 'issued' and (v.broken_seen or v.broken_inferred or v.unknown))
-),
-result as (
-    select
-        substr(sha256(concat('authorization/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'authorization' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        nullif(context_event_ids, '') as context_event_ids
-    from raw
 )
 select *
-from result
-order by event_time, "check", rule, finding_id
+from raw
+order by event_time, rule, evidence_event_ids

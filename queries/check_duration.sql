@@ -1,5 +1,5 @@
 -- title: Findings: AssumeRoot sessions that asked for, were given or used more than 15 minutes
--- description: The duration check, in the common findings shape. requested_duration: a call
+-- description: The duration check. requested_duration: a call
 -- asked for durationSeconds above 900 (low when it failed, as AWS makes it; high if it
 -- succeeded). expiration_beyond_limit: credentials whose expiration is more than 900 s after
 -- the call (high). expiration_unreadable: an issued session whose expiration could not be read
@@ -9,11 +9,10 @@
 -- authenticated just before expiry can be logged a second or two after it, and such a call is
 -- no finding. expired_key_used: a session whose key was used after it expired, every such call
 -- refused (ExpiredToken; medium). Evidence: the AssumeRoot call (orphan sessions have none),
--- then the events concerned, in time order. finding_id is the first 16 hex digits of
--- sha256(check/rule/evidence_event_ids).
+-- then the events concerned, in time order.
 -- inputs: assume_root_calls, assume_root_sessions, root_session_events
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, duration
 
 with
@@ -154,24 +153,9 @@ raw as (
     from sessions s
     join late l
         on l.session_id = s.session_id
-),
-result as (
-    select
-        substr(sha256(concat('duration/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'duration' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    *,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

@@ -16,8 +16,8 @@
 -- registered). Evidence: the call; context: the first event naming the management account
 -- and the events behind the delegated administrator's state.
 -- inputs: org_state_changes, org_management_account, org_state_intervals
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, organization, changes
 
 with
@@ -243,24 +243,7 @@ raw as (
                               then iam_admin_ev end), '') as context_event_ids
     from sureness
     where reason is not null
-),
-result as (
-    select
-        substr(sha256(concat('org_changes/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'org_changes' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        nullif(context_event_ids, '') as context_event_ids
-    from raw
 )
 select *
-from result
-order by event_time, "check", rule, finding_id
+from raw
+order by event_time, rule, evidence_event_ids

@@ -1,5 +1,5 @@
 -- title: Findings: the root user used with long-term credentials, outside AssumeRoot sessions
--- description: The root-outside-AssumeRoot check, in the common findings shape: one finding per
+-- description: The root-outside-AssumeRoot check: one finding per
 -- episode of root_long_term_activity (an account's long-term root events, less than an hour
 -- apart), which never holds a root session's events. credentials_deleted (critical): it used
 -- a door the logs show closed: the root password (a sign-in, recovery, password change or
@@ -10,8 +10,8 @@
 -- failed_attempts (medium): every event of the episode failed. session_id is the episode_id;
 -- evidence its events in time order, context the deletion that makes it critical.
 -- inputs: root_long_term_activity, root_credential_changes
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, root, long_term_credentials
 
 with
@@ -168,24 +168,7 @@ raw as (
     left join deletions x
         on x.account_id = e.account_id
        and x.event_time = e.deleted_since
-),
-result as (
-    select
-        substr(sha256(concat('root_outside_assumeroot/', rule, '/', evidence_event_ids)), 1,
-               16) as finding_id,
-        'root_outside_assumeroot' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        context_event_ids
-    from raw
 )
 select *
-from result
-order by event_time, "check", rule, finding_id
+from raw
+order by event_time, rule, evidence_event_ids

@@ -1,5 +1,5 @@
 -- title: Findings: root sessions that did, or tried, what their task policy does not allow
--- description: The task-scope check, in the common findings shape. Every event of a session is
+-- description: The task-scope check. Every event of a session is
 -- compared with the actions its task policy allowed at the event's time (root_session_events:
 -- the five root task policies are Deny+NotAction documents, so their action lists are all a
 -- session may do; an event with no known action counts as outside them, never as allowed).
@@ -14,8 +14,8 @@
 -- (needs no permission) and ConsoleLogin (session bookkeeping) are never findings, the
 -- session timeline shows them. Evidence: the AssumeRoot call, then the events.
 -- inputs: assume_root_sessions, root_session_events, task_policy_actions
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, task_scope
 
 with
@@ -158,24 +158,9 @@ raw as (
         on e.session_id = s.session_id
     where s.task_policy_arn is null
        or s.task_policy_arn not in (select policy_arn from task_policy_actions)
-),
-result as (
-    select
-        substr(sha256(concat('task_scope/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'task_scope' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    *,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

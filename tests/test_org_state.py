@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import FIXTURES, load_module, module_result
-from trailscope import organization
+from trailscope import findings, organization
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
 from trailscope.trail import Trail
@@ -77,7 +77,11 @@ def test_fixture_files_are_what_make_py_writes() -> None:
 
 @pytest.mark.parametrize("name", MODULES)
 def test_golden(trail: Trail, golden: Callable[[str, str], None], name: str) -> None:
-    golden(f"queries/{name}.csv", module_result(trail, name, PARAMS.get(name, {})).write_csv())
+    """Each module's rows; a check module's as its findings (see trailscope.findings)."""
+    df = module_result(trail, name, PARAMS.get(name, {}))
+    if name.startswith(findings.CHECK_PREFIX):
+        df = findings.raised(trail.analysis, name.removeprefix(findings.CHECK_PREFIX))
+    golden(f"queries/{name}.csv", df.write_csv())
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -171,12 +175,12 @@ def test_a_state_seen_only_in_a_response_has_an_unknown_start(trail: Trail) -> N
 
 
 def test_the_management_account_is_revealed_and_a_stated_one_contradicted(trail: Trail) -> None:
-    plain = organization.identity(trail)
+    plain = organization.identity(trail.analysis)
     assert set(plain["verdict"]) == {"observed"}
     assert set(_rows(plain, fact="management_account")[0].values()) >= {"111111111111"}
     assert {r["value"] for r in _rows(plain, fact="organization_id")} == {"o-7h2k9x4m1q"}
     stated = organization.identity(
-        trail, management_account="222222222222", organization_id="o-7h2k9x4m1q"
+        trail.analysis, management_account="222222222222", organization_id="o-7h2k9x4m1q"
     )
     user = {r["fact"]: r["verdict"] for r in _rows(stated, source="stated by the user")}
     assert user == {
@@ -253,10 +257,10 @@ def test_no_violation_rests_on_an_unknown_management_account(tmp_path: Path) -> 
         assert changes["caller_allowed"].to_list() == [None, None]
         assert changes["finding"].to_list() == [None, None]
         assert t.query("org_management_account").is_empty()
-        state = organization.state_at(t, "2024-11-18T12:00:00Z")
+        state = t.state_at("2024-11-18T12:00:00Z")
         assert state["management_account"].is_empty()
         assert _rows(state["membership"], account_id="555555555555")[0]["known"] is False
-        stated = organization.identity(t, management_account="111111111111")
+        stated = organization.identity(t.analysis, management_account="111111111111")
         assert _rows(stated, source="stated by the user")[0]["verdict"] == "not seen in the logs"
 
 
@@ -292,9 +296,9 @@ def test_state_at_agrees_with_the_intervals(trail: Trail) -> None:
 
 
 def test_state_at_from_the_library(trail: Trail) -> None:
-    state = organization.state_at(trail, datetime(2024, 11, 20, 9, 30))  # naive: UTC
+    state = trail.state_at(datetime(2024, 11, 20, 9, 30))  # naive: UTC
     assert tuple(state) == organization.KINDS
-    again = organization.state_at(trail.con, _ts("2024-11-20T09:30:00+00:00"))
+    again = organization.state_at(trail.analysis, _ts("2024-11-20T10:30:00+01:00"))
     assert all(state[kind].equals(again[kind]) for kind in organization.KINDS)
     (iam,) = _rows(state["delegated_admin"], subject="iam.amazonaws.com")
     assert (iam["account_id"], iam["state"], iam["known"]) == (
@@ -412,10 +416,10 @@ def test_close_account_by_a_delegated_administrator_names_no_management_account(
 def test_an_account_that_left_is_no_member_after_its_leave(checks_trail: Trail) -> None:
     """The organization trail delivers the LeaveOrganization record itself: the account was a
     member when it called, not after."""
-    state = organization.state_at(checks_trail, "2025-03-10T13:00:00Z")
+    state = organization.state_at(checks_trail.analysis, "2025-03-10T13:00:00Z")
     (leaver,) = _rows(state["membership"], account_id=CHECKS_MAKE.LEAVER)
     assert (leaver["state"], leaver["known"]) == ("not member", True)
-    before = organization.state_at(checks_trail, "2025-03-10T11:59:59Z")
+    before = organization.state_at(checks_trail.analysis, "2025-03-10T11:59:59Z")
     assert _rows(before["membership"], account_id=CHECKS_MAKE.LEAVER)[0]["state"] == "member"
 
 
@@ -466,7 +470,7 @@ def test_refused_changes_with_the_management_account_unknown_are_low(tmp_path: P
 def test_the_sample_organization(sample_trail: Trail) -> None:
     """acme-contractor left on 2026-10-09 (P23); acme-security closed acme-sandbox (N13) and
     acme-management is still the one management account."""
-    end = organization.state_at(sample_trail, "2026-10-09T22:00:00Z")
+    end = organization.state_at(sample_trail.analysis, "2026-10-09T22:00:00Z")
     members = {r["account_id"]: r["state"] for r in end["membership"].rows(named=True)}
     assert (members["400000000017"], members["400000000015"]) == ("not member", "not member")
     assert sample_trail.query("org_management_account").select("account_id", "known").rows() == [

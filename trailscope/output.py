@@ -60,6 +60,9 @@ def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
             raise TrailscopeError("Parquet is binary: give --output FILE")
         df.write_parquet(output)
         return
+    if fmt == "csv" and output is not None:  # straight to the file: a pivot's rows are many
+        csv_safe(_plain(df)).write_csv(output)
+        return
     if fmt == "csv":
         text = csv_safe(_plain(df)).write_csv()
     elif fmt == "json":

@@ -14,19 +14,19 @@ import json
 import re
 import sys
 import textwrap
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trailscope import analysis
+from trailscope.analysis import sql_literal
 from trailscope.errors import TrailscopeError
+from trailscope.period import ALL_TIME, Period
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
 
-    from trailscope.trail import Trail
+    from trailscope.analysis import Analysis
 
 _KEY_LIKE = re.compile(r"^--\s*\w+:")
 
@@ -48,7 +48,7 @@ def _values(rows: list[tuple[Any, ...]], casts: tuple[str, ...]) -> str:
     lines = []
     for i, row in enumerate(rows):
         cells = [
-            f"cast({analysis.sql_literal(v)} as {t})" if i == 0 else analysis.sql_literal(v)
+            f"cast({sql_literal(v)} as {t})" if i == 0 else sql_literal(v)
             for v, t in zip(row, casts, strict=True)
         ]
         lines.append("    (" + ", ".join(cells) + ")")
@@ -182,42 +182,42 @@ def write_policy_modules(folder: Path) -> list[Path]:
 # library calls ------------------------------------------------------------------------------
 
 
-def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    from trailscope.trail import Trail
-
-    return source.con if isinstance(source, Trail) else source
-
-
 def sessions(
-    source: Trail | duckdb.DuckDBPyConnection,
+    analysis: Analysis,
     *,
-    account: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    period: Period = ALL_TIME,
+    accounts: Sequence[str] = (),
+    caller_like: str | None = None,
+    session: str | None = None,
 ) -> pl.DataFrame:
     """One row per AssumeRoot call, failed ones included, and per orphan root session (root
-    session activity whose AssumeRoot call is in no log). `account` keeps sessions it called
-    from or targeted; `since`/`until` bound the issue time (inclusive)."""
-    import polars as pl
-
-    df = analysis.run_query(_con(source), analysis.get_query("assume_root_sessions"))
-    if account:
-        df = df.filter(
-            (pl.col("caller_account_id") == account) | (pl.col("target_account_id") == account)
+    session activity whose AssumeRoot call is in no log). `period` bounds the issue time;
+    `accounts` keeps sessions called from or targeting one of them, `caller_like` those whose
+    caller's ARN holds that text (any case), `session` the one with that ID or access key."""
+    where = period.conditions("issued_at")
+    if accounts:
+        where.append(
+            "(list_contains($accounts, caller_account_id)"
+            " or list_contains($accounts, target_account_id))"
         )
-    if since is not None:
-        df = df.filter(pl.col("issued_at") >= _utc(since))
-    if until is not None:
-        df = df.filter(pl.col("issued_at") <= _utc(until))
-    return df
+    if caller_like:
+        where.append("contains(lower(caller_arn), lower($caller_like))")
+    if session:
+        where.append("(session_id = $session or access_key_id = $session)")
+    return analysis.run(
+        "assume_root_sessions",
+        where=" and ".join(where),
+        **period.params(),
+        accounts=list(accounts),
+        caller_like=caller_like,
+        session=session,
+    )
 
 
-def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.DataFrame:
+def timeline(analysis: Analysis, session_id: str) -> pl.DataFrame:
     """Every event of one session in order, the AssumeRoot call first, with its outcome and
     task scope. `session_id` is the AssumeRoot call's eventID or the session's access key."""
-    df = analysis.run_query(
-        _con(source), analysis.get_query("assume_root_session_timeline"), session_id=session_id
-    )
+    df = analysis.run("assume_root_session_timeline", session_id=session_id)
     if df.is_empty():
         raise UnknownSession(
             f"no AssumeRoot session {session_id!r}: give the AssumeRoot "
@@ -225,14 +225,6 @@ def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.D
             "assume_root_sessions` lists them"
         )
     return df
-
-
-def _utc(value: datetime | str) -> datetime:
-    """A naive time or ISO text, as UTC."""
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def main(argv: list[str] | None = None) -> int:

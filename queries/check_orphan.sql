@@ -1,5 +1,5 @@
 -- title: Findings: root sessions whose AssumeRoot call is in no log
--- description: The orphan-session check, in the common findings shape: one finding per orphan
+-- description: The orphan-session check: one finding per orphan
 -- session of assume_root_sessions, events made with root session credentials (flagged
 -- assumedRoot) whose key no AssumeRoot call in the logs issued. Its caller, task policy and
 -- authorization are unknown. Rule no_assume_root_call (high): the logs of every account that
@@ -12,8 +12,8 @@
 -- (CloudTrail User Guide, "Getting and viewing your CloudTrail log files"). Evidence: every
 -- event of the session, in time order.
 -- inputs: assume_root_sessions, root_session_events, assume_root_calls, org_state_intervals, events
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, orphan
 
 with
@@ -119,23 +119,9 @@ raw as (
         on a.session_id = o.session_id
     cross join coverage v
     cross join limits l
-),
-result as (
-    select
-        substr(sha256(concat('orphan/', rule, '/', evidence_event_ids)), 1, 16) as finding_id,
-        'orphan' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    *,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

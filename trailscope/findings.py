@@ -158,10 +158,7 @@ def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
     """The findings of the checks `names`, in FINDING_COLUMNS: each check module's rows with
     the columns every finding shares (the one place they are written)."""
     parts, used = [], []
-    tables = {
-        t
-        for (t,) in analysis.con.sql("select table_name from information_schema.tables").fetchall()
-    }
+    tables = analysis.tables()
     for name in names:
         module = analysis.module(CHECK_PREFIX + name)
         if module.outputs not in (CHECK_COLUMNS, (*CHECK_COLUMNS, "finding_key")):

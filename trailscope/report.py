@@ -104,9 +104,7 @@ def build(
 ) -> dict[str, Any]:
     """Everything a report shows, as JSON-ready data. Each part is selected in SQL by the
     scope: its period (the logs' own when it has none), accounts, principal and session."""
-    first, last = analysis.con.sql(
-        "select min(event_time), max(event_time) from events"
-    ).fetchall()[0]
+    first, last = analysis.rows("select min(event_time), max(event_time) from events")[0]
     if first is None:
         raise TrailscopeError(f"{analysis.database} holds no events: nothing to report")
     period = Period(scope.period.since or first, scope.period.until or last)
@@ -224,19 +222,18 @@ def _session_rows(root_sessions: pl.DataFrame, raised: pl.DataFrame) -> list[dic
 
 def _inputs(analysis: Analysis) -> dict[str, Any]:
     """What the report rests on, so it can be reproduced."""
-    con = analysis.con
     files = {status: 0 for status in ("ingested", "empty", "rejected", "skipped")}
-    files.update(con.sql("select status, count(*) from files group by 1").fetchall())
+    files.update(analysis.rows("select status, count(*) from files group by 1"))
     runs = _rows(
         analysis.sql(
             "select run_id, started_at, finished_at, sources, trailscope_version "
             "from ingest_runs order by run_id"
         )
     )
-    counts = con.sql(
+    counts = analysis.rows(
         "select (select count(*) from events), (select count(*) from event_sources),"
         " (select count(*) from rejected)"
-    ).fetchall()[0]
+    )[0]
     return {
         "database": Path(analysis.database).name,
         "files": files,

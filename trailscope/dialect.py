@@ -14,14 +14,18 @@ Each rewrite below names the DuckDB meaning it keeps:
   date_diff('second') as a count of second boundaries.
 - arg_min/min_by, arg_max/max_by skipping rows whose value is NULL, as DuckDB's do.
 - string_agg with ORDER BY as a sorted collect_list: listagg with several orderings in one
-  aggregate fails in Spark; NULL over no rows, as DuckDB's.
+  aggregate fails in Spark; NULL over no rows, as DuckDB's. list() keeps NULLs and its order.
 - chr of a code point beyond 255 as the character itself (Spark's chr wraps at 256).
 - the rows of an untyped VALUES list cast to the types of its first row.
 - unnest(...) with ordinality numbered from 1, as DuckDB does (posexplode counts from 0).
+- len of a list parameter as Spark's size (its length of a string stays length).
+- a CTE `as materialized` as a plain CTE: a hint to DuckDB's planner, of no meaning to the
+  rows (Spark's planner decides for itself whether to compute a CTE once).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sqlglot
@@ -69,15 +73,17 @@ _NUMBERS = ("%m", "%d", "%H", "%M", "%S", "%I")
 _AGGREGATES = ("collect_list", "collect_set")  # the rewrites' own, which sqlglot sees as calls
 
 
-def spark_sql(sql: str) -> str:
-    """One DuckDB statement (a query module's text) as Spark SQL."""
+@functools.lru_cache(maxsize=256)
+def spark_sql(sql: str, arrays: frozenset[str] = frozenset()) -> str:
+    """One DuckDB statement (a query module's text) as Spark SQL; `arrays` names the
+    parameters whose values are lists (DuckDB's len of one is Spark's size)."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as e:
         raise Untranslatable(f"sqlglot cannot read it: {e}") from e
     # inner expressions first: a rewrite sees its arguments already rewritten
     for node in reversed(list(tree.dfs())):
-        new = _rewrite(node)
+        new = _rewrite(node, arrays)
         if new is not node:
             if node is tree:
                 tree = new
@@ -126,7 +132,16 @@ def _expr(value: object) -> exp.Expression:
     return value
 
 
-def _rewrite(node: exp.Expr) -> exp.Expr:
+def _rewrite(node: exp.Expr, arrays: frozenset[str]) -> exp.Expr:
+    if (
+        isinstance(node, exp.Length)
+        and isinstance(node.this, exp.Placeholder)
+        and node.this.name in arrays
+    ):
+        return _call("size", node.this)
+    if isinstance(node, exp.CTE) and node.args.get("materialized"):
+        node.set("materialized", None)  # Spark has no such hint
+        return node
     if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.JSON):
         return _expr(node.this)  # JSON is its text in Spark: a cast to it checks nothing more
     if isinstance(node, exp.JSONExtract):
@@ -154,14 +169,16 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return node
     if isinstance(node, exp.GroupConcat):
         return _string_agg(node)
+    if isinstance(node, exp.ArrayAgg):
+        return _list(node)
     if isinstance(node, exp.Filter) and not isinstance(node.this, exp.AggFunc):
         return _filtered(node)
     if isinstance(node, exp.Chr):
         return _chr(node)
     if isinstance(node, exp.Values):
         return _typed_values(node)
-    if isinstance(node, exp.Unnest) and node.args.get("offset"):
-        raise Untranslatable("unnest ... with ordinality (Spark's posexplode counts from 0)")
+    if isinstance(node, exp.Select):
+        _count_from_one(node)
     if isinstance(node, exp.Anonymous):
         return _function(node)
     return node
@@ -233,6 +250,25 @@ def _string_agg(node: exp.Expression) -> exp.Expression:
     joined = _call("array_join", values, separator)
     empty = exp.EQ(this=exp.Count(this=this.copy()), expression=exp.Literal.number(0))
     return exp.If(this=empty, true=exp.Null(), false=joined)
+
+
+def _list(node: exp.ArrayAgg) -> exp.Expression:
+    """list(x [order by ...]): NULLs kept, as DuckDB keeps them (collect_list drops them), in
+    the order asked for."""
+    this, keys = node.this, []
+    if isinstance(this, exp.Order):
+        keys, this = this.expressions, this.this
+    fields = [
+        exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=k.this)
+        for i, k in enumerate(keys)
+    ]
+    fields.append(exp.PropertyEQ(this=exp.to_identifier("v"), expression=this))
+    pairs = _call("collect_list", _call("named_struct", *_named(fields)))
+    if keys:
+        return _sorted_pairs(pairs, keys)
+    item = exp.to_identifier("_p")
+    value = exp.Dot(this=exp.column(item), expression=exp.to_identifier("v"))
+    return _call("transform", pairs, exp.Lambda(this=value, expressions=[item]))
 
 
 def _filtered(node: exp.Filter) -> exp.Expression:
@@ -307,6 +343,22 @@ def _chr(node: exp.Chr) -> exp.Expression:
     if isinstance(code, exp.Literal) and code.is_int:
         return exp.Literal.string(chr(int(code.this)))
     raise Untranslatable("chr of a value that is not a literal (Spark's chr wraps at 256)")
+
+
+def _count_from_one(select: exp.Select) -> None:
+    """`unnest(...) with ordinality as t(x, n)` numbers from 1; Spark's posexplode, which
+    sqlglot renders it as, from 0: n becomes n + 1 wherever the query reads it."""
+    for unnest in select.find_all(exp.Unnest):
+        offset = unnest.args.get("offset")
+        if not isinstance(offset, exp.Identifier) or unnest.parent_select is not select:
+            continue
+        alias = unnest.args.get("alias")
+        table = alias.name if alias is not None else ""
+        for column in list(select.find_all(exp.Column)):
+            mine = column.parent_select is select and column.table in ("", table)
+            if mine and column.name == offset.name:
+                one = exp.Literal.number(1)
+                column.replace(exp.Paren(this=exp.Add(this=column.copy(), expression=one)))
 
 
 def _typed_values(node: exp.Values) -> exp.Expression:

@@ -39,14 +39,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from trailscope import __version__, formats, schema
+from trailscope.analysis import Analysis, load_queries
 from trailscope.errors import TrailscopeError
 from trailscope.sources import Candidate, Filters, discover
+from trailscope.trail import Trail
 
 if TYPE_CHECKING:
+    import polars as pl
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from trailscope.ingest import IngestSummary
+    from trailscope.integrity import VerifySummary
 
 # Spark SQL types of schema.py's column types; JSON is text, as `record` is stored
 SPARK_TYPES = {
@@ -60,6 +64,8 @@ SPARK_TYPES = {
 }
 PARTITIONS = ("account", "region", "day")  # of event_store, then run_id
 TABLES = ("event_store", "event_sources", "files", "rejected", "ingest_runs")
+# what `trailscope verify` stores, from a DuckDB database's files: the Spark tables have none
+UNVERIFIED = ("integrity_files", "integrity_digests")
 # What one executor task reads at most before handing its records on (files are read whole).
 FILES_PER_TASK = 64
 SETTINGS = {
@@ -676,7 +682,8 @@ class Store:
 
 def register(spark: SparkSession, out: str | Path) -> None:
     """Make the committed tables under `out` Spark temporary views of the names the query
-    modules read: event_store, event_sources, files, rejected, ingest_runs, and `events`, the
+    modules read: event_store, event_sources, files, rejected, ingest_runs, the integrity
+    tables (empty), and `events`, the
     DuckDB view translated (a view: the modules that read it scan the Parquet files, pruned
     to the columns they use)."""
     from trailscope.dialect import spark_sql
@@ -684,4 +691,87 @@ def register(spark: SparkSession, out: str | Path) -> None:
     store = Store(spark, str(out))
     for name in TABLES:
         store.table(name).createOrReplaceTempView(name)
+    for name in UNVERIFIED:  # empty, as in a database `trailscope verify` never checked
+        empty = spark.createDataFrame([], spark_schema(schema.TABLES[name][0]))
+        empty.createOrReplaceTempView(name)
     spark.sql(f"create or replace temp view events as {spark_sql(schema.events_view())}")
+
+
+# the query modules on Spark -----------------------------------------------------------------
+
+
+class SparkAnalysis(Analysis):
+    """analysis.Analysis on Spark SQL: the same modules, composed and kept the same way, each
+    translated by trailscope.dialect. A module computed for others is checkpointed: its rows
+    are kept on the executors and its plan ends there, as a DuckDB temporary table's would
+    (Spark would otherwise plan every module again inside each one that reads it)."""
+
+    def __init__(self, spark: SparkSession, *, database: str) -> None:
+        self.spark = spark
+        self.database = database
+        self.modules = load_queries()
+        self._kept = {}
+
+    def rows(self, text: str, **params: Any) -> list[tuple[Any, ...]]:
+        # through Arrow, which keeps the times' zone, and columns of the same name (Spark calls
+        # every scalar subquery `scalarsubquery()`)
+        table = self._spark(text, params).toArrow()
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+    def tables(self) -> set[str]:
+        return {t.name for t in self.spark.catalog.listTables()} - set(self._kept)
+
+    def _spark(self, text: str, params: dict[str, Any] | None) -> DataFrame:
+        from trailscope.dialect import spark_sql
+
+        params = params or {}
+        arrays = frozenset(k for k, v in params.items() if isinstance(v, list | tuple))
+        sql = spark_sql(text, arrays)
+        args = {k: list(v) if k in arrays else v for k, v in params.items() if f":{k}" in sql}
+        return self.spark.sql(sql, args=args or None)
+
+    def _frame(self, text: str, params: dict[str, Any] | None) -> pl.DataFrame:
+        import polars as pl
+
+        df = pl.from_arrow(self._spark(text, params).toArrow())
+        assert isinstance(df, pl.DataFrame)
+        return df
+
+    def _keep(self, name: str, sql: str, params: dict[str, Any] | None) -> None:
+        self._spark(sql, params).localCheckpoint().createOrReplaceTempView(name)
+
+    def _drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
+    def _kept_table(self, name: str) -> str:
+        return name  # a temporary view: read in DuckDB SQL, as every text here is
+
+
+class SparkTrail(Trail):
+    """Trail's analysis on a folder of the Spark ingest's tables: findings, sessions, the
+    organization's state, timelines and reports, computed on Spark (the results are small:
+    they are collected) and handed to the same report generator. Ingest with
+    trailscope.spark.ingest; `trail.spark` is the session, for anything the API lacks."""
+
+    def __init__(self, tables: str | Path, spark: SparkSession | None = None) -> None:
+        self.path = str(tables)
+        self.read_only = True
+        # a session of its own: its views (the tables, the modules computed) are its own
+        self.spark = (spark or session()).newSession()
+        for key, value in SETTINGS.items():
+            self.spark.conf.set(key, value)
+        register(self.spark, self.path)
+        self.analysis = SparkAnalysis(self.spark, database=self.path)
+
+    def close(self) -> None:
+        self.analysis.forget()
+
+    def verify(self, *sources: str | Path, **options: Any) -> VerifySummary:
+        raise TrailscopeError("verify checks a DuckDB database's files: run trailscope verify")
+
+    def ingest(self, *sources: str | Path, **options: Any) -> IngestSummary:
+        """Add what is new under `sources` (see trailscope.spark.ingest), and read it."""
+        summary = ingest(self.spark, sources, self.path, **options)
+        self.analysis.forget()
+        register(self.spark, self.path)
+        return summary

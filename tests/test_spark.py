@@ -9,6 +9,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -372,6 +373,18 @@ def test_findings_on_spark_are_duckdbs(engines: tuple[Trail, SparkTrail]) -> Non
     assert on_spark.findings(severity="high").height == duck.findings(severity="high").height
 
 
+def _plain(value: Any) -> Any:
+    """A report's data with numbers as numbers: DuckDB gives a sum as a Decimal, Spark as an
+    integer, which a report writes alike."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
 def test_a_report_from_spark_is_duckdbs(engines: tuple[Trail, SparkTrail]) -> None:
     """The same report generator, fed from Spark: the same report, but for what names the
     inputs (the database, the ingest runs' times)."""
@@ -385,10 +398,8 @@ def test_a_report_from_spark_is_duckdbs(engines: tuple[Trail, SparkTrail]) -> No
     for context in (want, got):
         context["inputs"].pop("database")
         context["inputs"].pop("runs")
-    assert json.dumps(got, default=str, sort_keys=True) == json.dumps(
-        want, default=str, sort_keys=True
-    )
-    assert "P04" in on_spark.report("md", month="2026-10") or got["findings"]
+    assert want["findings"]
+    assert _plain(got) == _plain(want)
 
 
 # where Spark cannot run ------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 """Finding log files: walk what the user pointed at, prune by CloudTrail's S3 key layout
-(account, region, day) before any file is opened, and recognise what is not an event log."""
+(account, region, day) before any file is opened, and recognise what is not an event log.
+
+Symbolic links inside a tree are followed, each real folder walked once (a link back up the
+tree, or a second link to a folder, is listed as skipped); a folder that cannot be listed and
+a link that leads nowhere are listed with the reason, never passed over."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,11 +143,29 @@ def layout_of(parts: Sequence[str]) -> dict[str, str]:
 class Candidate:
     """A file to consider: read it, or record why not."""
 
-    path: str
+    path: str  # as the operating system names it (a name that is not UTF-8 included)
     size: int
     mtime: float
     etag: str | None = None
     skip: str | None = None  # reason it is not read at all
+    error: str | None = None  # reason it cannot be read (a folder that cannot be listed...)
+    folder: bool = False  # a folder, listed for what came of walking it
+
+    @property
+    def shown(self) -> str:
+        """The path as stored and shown: a name that is not UTF-8 has its stray bytes written
+        as \\xNN (see `shown_path`)."""
+        return shown_path(self.path)
+
+
+def shown_path(path: str) -> str:
+    """A path as text that can be stored: as it is when it is UTF-8 (nearly always), else with
+    each byte that is not written \\xNN (Python decodes such names with surrogateescape)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
 
 
 def discover(sources: Sequence[str], filters: Filters) -> Iterator[Candidate]:
@@ -159,7 +182,11 @@ def discover(sources: Sequence[str], filters: Filters) -> Iterator[Candidate]:
 
 
 def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as e:  # gone since it was listed, or a link that leads nowhere
+        why = "a symbolic link that leads nowhere" if path.is_symlink() else "cannot read it"
+        return Candidate(str(path), 0, 0.0, error=f"{why}: {e.strerror or e}")
     parts = path.parts
     for folder, why in NOT_EVENT_FOLDERS.items():
         if folder in parts:
@@ -170,14 +197,58 @@ def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
 
 
 def _walk(root: Path, filters: Filters) -> Iterator[Candidate]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        # prune sub-folders the key layout rules out, before listing them
-        dirnames[:] = sorted(d for d in dirnames if filters.keeps(layout_of((here / d).parts)))
-        for name in sorted(filenames):
-            path = here / name
-            if not path.is_file():
+    """Each folder's files in name order, then its sub-folders, depth first (a stack, not
+    recursion: a tree may be deeper than Python's stack). Links are followed; a folder
+    already walked, by another link or a loop, is not walked again."""
+    walked: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        here = stack.pop()
+        try:
+            st = here.stat()
+            if (st.st_dev, st.st_ino) in walked:
+                yield Candidate(
+                    str(here),
+                    0,
+                    0.0,
+                    skip="a link to a folder already read in this run",
+                    folder=True,
+                )
                 continue
-            if not filters.keeps(layout_of(path.parent.parts)):  # the folder given, if pruned
-                continue
-            yield _candidate(path)
+            walked.add((st.st_dev, st.st_ino))
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as e:
+            yield Candidate(
+                str(here), 0, 0.0, error=f"cannot list this folder: {e.strerror or e}", folder=True
+            )
+            continue
+        kept = filters.keeps(layout_of(here.parts))  # the folder given, if pruned
+        folders = []
+        for entry in entries:
+            path = here / entry.name
+            try:
+                is_dir = entry.is_dir()  # through a link
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if filters.keeps(layout_of(path.parts)):  # pruned before it is listed
+                    folders.append(path)
+            elif kept and (entry.is_file() or entry.is_symlink()):
+                yield _candidate(path)
+            elif kept:  # a FIFO would block the reader; a device or socket holds no logs
+                kind = _file_kind(entry.stat(follow_symlinks=False).st_mode)
+                yield Candidate(str(path), 0, 0.0, skip=f"not a regular file: {kind}")
+        stack += reversed(folders)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "neither file nor folder"

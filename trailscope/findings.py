@@ -58,7 +58,14 @@ FINDING_COLUMNS = (
 )
 OUTPUT_COLUMNS = (*FINDING_COLUMNS, "accepted", "accepted_reason")
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
-CHECKS = ("duration", "task_scope", "authorization", "orphan", "root_outside_assumeroot")
+CHECKS = (
+    "duration",
+    "task_scope",
+    "authorization",
+    "orphan",
+    "root_outside_assumeroot",
+    "duplicate_conflict",
+)
 # what a terminal table shows; csv and json carry every column
 TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title", "accepted")
 CHECK_PREFIX = "check_"
@@ -200,6 +207,8 @@ def run_checks(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every check module's findings, in one frame of FINDING_COLUMNS."""
     import polars as pl
 
+    from trailscope.output import times_python_holds
+
     queries = analysis.load_queries()
     frames = []
     for name in check_modules():
@@ -209,7 +218,8 @@ def run_checks(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
                 f"check module {name} does not return the findings columns "
                 f"({', '.join(FINDING_COLUMNS)})"
             )
-        frames.append(analysis.run_query(_con(source), query))
+        # a time Python cannot hold (infinity, from a database written otherwise) is unknown
+        frames.append(times_python_holds(analysis.run_query(_con(source), query)))
     if not frames:
         return pl.DataFrame(schema=dict.fromkeys(FINDING_COLUMNS, pl.String))
     return pl.concat(frames, how="vertical_relaxed")

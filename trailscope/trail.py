@@ -75,13 +75,16 @@ class Trail:
         profile: str | None = None,
         endpoint_url: str | None = None,
         s3_region: str | None = None,
+        max_file_size: int | None = None,
     ) -> IngestSummary:
         """Read CloudTrail files, folders, export trees or s3:// URLs into the database, adding
         only files the manifest does not hold. `account`, `region`, `since` and `until` prune
         the S3 key layout before files are opened. For s3:// sources the standard AWS chain
         finds credentials, or `profile`; `endpoint_url` points at an S3-compatible store and
-        `s3_region` names the bucket's region. See trailscope.ingest for the details."""
-        from trailscope.ingest import COMMIT_ROWS, Filters, S3Options, ingest
+        `s3_region` names the bucket's region. A file larger than `max_file_size` bytes once
+        inflated (default schema.MAX_FILE_SIZE, 1 GiB) is rejected. See trailscope.ingest for
+        the details, and for what a run that stops (Ctrl-C, a full disk) raises."""
+        from trailscope.ingest import COMMIT_ROWS, MAX_FILE_SIZE, Filters, S3Options, ingest
 
         if self.read_only:
             raise DatabaseError(
@@ -96,6 +99,7 @@ class Trail:
             progress=progress,
             commit_rows=commit_rows or COMMIT_ROWS,
             s3=S3Options(profile, endpoint_url, s3_region),
+            max_file_size=max_file_size or MAX_FILE_SIZE,
         )
 
     # analysis -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import click
 from trailscope import __version__
 
 if TYPE_CHECKING:
+    from trailscope.ingest import IngestSummary
     from trailscope.trail import Trail
 
 DB_OPTION = click.option(
@@ -40,6 +42,22 @@ OUTPUT_OPTION = click.option(
     help="Write to this file instead of standard output.",
 )
 EXIT_REJECTED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+DEBUG_ENV = "TRAILSCOPE_DEBUG"  # set: an unexpected error shows its traceback
+
+
+def _safe(text: str) -> str:
+    """Text for the terminal: log content can hold escape sequences."""
+    from trailscope.output import terminal_text
+
+    return terminal_text(text)
+
+
+class _Error(click.ClickException):
+    """A one-line error, with any control characters in it made visible."""
+
+    def format_message(self) -> str:
+        return _safe(self.message)
 
 
 @contextmanager
@@ -50,7 +68,40 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except TrailscopeError as e:
-        raise click.ClickException(str(e)) from e
+        raise _Error(str(e)) from e
+
+
+class _Cli(click.Group):
+    """The group: whatever a command raises ends as one line on standard error, never a
+    traceback (unless TRAILSCOPE_DEBUG is set); Ctrl-C ends with exit status 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as e:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise _Error(_one_line(e)) from e
+
+
+def _one_line(e: Exception) -> str:
+    """What went wrong, in a line a responder can act on."""
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror or first}"
+    if type(e).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return first  # DuckDB's own words say what is wrong (with the SQL, a value...)
+    return (
+        f"unexpected error ({type(e).__name__}: {first}); please report it, with the "
+        f"traceback {DEBUG_ENV}=1 shows"
+    )
 
 
 @contextmanager
@@ -62,7 +113,7 @@ def _open(db: Path) -> Iterator[Trail]:
         yield trail
 
 
-@click.group()
+@click.group(cls=_Cli)
 @click.version_option(__version__, prog_name="trailscope")
 def cli() -> None:
     """Who used root-level power in an AWS organization, from CloudTrail alone.
@@ -91,6 +142,14 @@ def cli() -> None:
 @click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
 @click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
 @click.option("--s3-region", help="The bucket's region, for s3:// sources.")
+@click.option(
+    "--max-file-size",
+    default="1GiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Reject a file larger than this once inflated (bytes, or with K, M, G, KiB, MiB, GiB): "
+    "CloudTrail's own files are tens of MB; the cap stops a decompression bomb.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 def ingest(
     sources: tuple[str, ...],
@@ -102,6 +161,7 @@ def ingest(
     profile: str | None,
     endpoint_url: str | None,
     s3_region: str | None,
+    max_file_size: str,
     quiet: bool,
 ) -> None:
     """Read CloudTrail files into the database, adding only what is new.
@@ -109,8 +169,10 @@ def ingest(
     SOURCES are files, folders or s3://bucket/prefix URLs: S3 export trees (AWSLogs/...),
     .json/.json.gz delivery files, JSON arrays, single records, JSON lines, LookupEvents
     output, Parquet exports.
-    Exit status: 0 when everything read was stored or was a duplicate, 3 when anything was
-    rejected (listed in the summary and the `rejected` table), 1 on an error.
+    Exit status: 0 when everything read was stored or was a duplicate of the same content,
+    3 when anything was rejected (listed in the summary and the `rejected` table) or a
+    duplicate differed from the stored copy (`duplicate_conflicts`), 1 on an error (what was
+    committed before it is kept: the summary says what), 130 on Ctrl-C (the same).
 
     Example:
 
@@ -121,28 +183,62 @@ def ingest(
     # numpy, imported by the ingest, starts a BLAS thread a core; we make no BLAS calls, and
     # they took a share of the CPU the ingest needs
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from trailscope.ingest import IngestInterrupted, IngestStopped
     from trailscope.trail import Trail
 
+    cap = _size(max_file_size)
     progress = None if quiet or not sys.stderr.isatty() else _Progress()
-    with _errors(), Trail(db) as trail:
-        summary = trail.ingest(
-            *sources,
-            account=account,
-            region=region,
-            since=since,
-            until=until,
-            progress=progress,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            s3_region=s3_region,
-        )
+    try:
+        with _errors(), Trail(db) as trail:
+            summary = trail.ingest(
+                *sources,
+                account=account,
+                region=region,
+                since=since,
+                until=until,
+                progress=progress,
+                profile=profile,
+                endpoint_url=endpoint_url,
+                s3_region=s3_region,
+                max_file_size=cap,
+            )
+    except IngestInterrupted as e:
+        _report(e.summary, progress, quiet)
+        click.echo(_safe(f"interrupted: {e.summary.kept()}"), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except _Error as e:
+        if isinstance(e.__cause__, IngestStopped):
+            _report(e.__cause__.summary, progress, quiet)
+        raise
+    _report(summary, progress, quiet)
+    if not summary.ok:
+        sys.exit(EXIT_REJECTED)
+
+
+def _report(summary: IngestSummary, progress: _Progress | None, quiet: bool) -> None:
+    """The summary on standard error, log text in it made safe for the terminal."""
     if progress is not None:
         progress.done()
     if not quiet:
         for line in summary.lines():
-            click.echo(line, err=True)
-    if not summary.ok:
-        sys.exit(EXIT_REJECTED)
+            click.echo(_safe(line), err=True)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(i?)b?|b?)\s*$", re.IGNORECASE)
+
+
+def _size(text: str) -> int:
+    """A size as a person writes one: 1GiB, 512M (10**6), 64KiB, 100000 (bytes)."""
+    match = _SIZE.match(text)
+    if match is None or float(match.group(1)) * 1 < 1:
+        raise click.BadParameter(
+            f"{text!r} is not a size of at least one byte: write 1GiB, 512MiB, 100M or a "
+            "number of bytes",
+            param_hint="--max-file-size",
+        )
+    number, unit, binary = match.groups()
+    power = "kmg".index(unit.lower()) + 1 if unit else 0
+    return int(float(number) * (1024 if binary else 1000) ** power)
 
 
 class _Progress:
@@ -373,6 +469,10 @@ def report(
         trailscope report --db trail.duckdb --format md --account 111122223333
         trailscope report --db trail.duckdb --principal alice@example.com --since 2026-10-07
     """
+    from trailscope.output import check_output
+
+    with _errors():
+        check_output(output)
     with _open(db) as trail, _errors():
         text = trail.report(
             fmt,
@@ -458,7 +558,7 @@ def schema() -> None:
     "checks",
     multiple=True,
     help="Only this check (repeatable): duration, "
-    "task_scope, authorization, orphan, root_outside_assumeroot.",
+    "task_scope, authorization, orphan, root_outside_assumeroot, duplicate_conflict.",
 )
 @click.option(
     "--allow-list",

@@ -1,21 +1,109 @@
 """Writing result tables for people and programs: a terminal table, CSV safe to open in a
-spreadsheet, JSON, or Parquet."""
+spreadsheet, JSON, or Parquet.
+
+Log text is attacker-controlled: in a terminal table every control character (the escape that
+starts ANSI and OSC sequences, and the rest) is shown as an escape instead, while CSV, JSON
+and Parquet keep the data exact. A time that Python cannot hold (DuckDB's infinity, year 0 or
+290000, from a database written by someone else) is written as DuckDB's text for it, not a
+crash."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from trailscope.errors import TrailscopeError
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 FORMATS = ("table", "csv", "json", "parquet")
+# What a terminal acts on instead of showing: C0 controls (ESC starts ANSI/OSC sequences, CR
+# and BS overwrite), DEL, C1 controls (U+009B is a one-character CSI), and the directional
+# marks, overrides and isolates that reorder what is shown (Trojan Source, CVE-2021-42574).
+_OTHER_CONTROLS = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROLS = f"\x00-\x1f{_OTHER_CONTROLS}"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
+_CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHER_CONTROLS}]")  # tab, newline kept
+# The times Python's datetime holds (years 1 to 9999, less a day at each end, which a time
+# zone's offset can cross), in microseconds and days since 1970.
+_FIRST_DAY, _LAST_DAY = -719_161, 2_932_895
+_FIRST_US, _LAST_US = _FIRST_DAY * 86_400_000_000, _LAST_DAY * 86_400_000_000
+_INFINITY_US, _INFINITY_DAY = 2**63 - 1, 2**31 - 1  # how DuckDB hands over infinity
+
+
+def terminal_text(text: str, *, lines: bool = False) -> str:
+    """Text that is safe to print to a terminal: each control character written as an
+    escape (\\x1b, \\u202e), newlines and tabs too (they would break a table row) unless
+    `lines` keeps them (a report, text of many lines)."""
+    return (_CONTROL_BUT_LINES if lines else _CONTROL).sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _out_of_range(df: pl.DataFrame) -> dict[str, pl.Expr]:
+    """The date and time columns holding a value Python cannot hold: each with the condition
+    that a value is one (the physical values are compared: converting them would fail)."""
+    odd = {}
+    for name, dtype in df.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            per_us = {"ms": 1 / 1_000, "us": 1, "ns": 1_000}[dtype.time_unit or "us"]
+            lo, hi = (
+                max(-(2**63) + 1, min(2**63 - 1, int(t * per_us))) for t in (_FIRST_US, _LAST_US)
+            )
+        elif dtype == pl.Date:
+            lo, hi = _FIRST_DAY, _LAST_DAY
+        else:
+            continue
+        outside = ~pl.col(name).to_physical().is_between(lo, hi)
+        if df.select(outside.any()).item():
+            odd[name] = outside
+    return odd
+
+
+def times_python_holds(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with each date or time Python cannot hold made NULL (unknown): for code that
+    turns rows into Python values (reports, allow-lists)."""
+    odd = _out_of_range(df)
+    return df.with_columns(
+        pl.when(outside).then(None).otherwise(pl.col(name)).alias(name)
+        for name, outside in odd.items()
+    )
+
+
+def _time_text(value: int | None, dtype: pl.DataType) -> str | None:
+    """DuckDB's text for a date or time of any year: infinity, 0000-06-01, 290000-01-01..."""
+    if value is None:
+        return None
+    infinity = _INFINITY_DAY if dtype == pl.Date else _INFINITY_US
+    if abs(value) == infinity:
+        return "infinity" if value > 0 else "-infinity"
+    if dtype == pl.Date:
+        return str(np.datetime64(value, "D"))
+    assert isinstance(dtype, pl.Datetime)
+    return str(np.datetime64(value, dtype.time_unit or "us")).replace(".000000", "") + "Z"
+
+
+def times_as_text(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with each date or time column that holds a value Python cannot hold written as
+    text, every value of it exact: what table, CSV and JSON output print."""
+    odd = _out_of_range(df)
+    return df.with_columns(
+        pl.Series(
+            name,
+            [_time_text(v, df.schema[name]) for v in df[name].to_physical().to_list()],
+            dtype=pl.String,
+        )
+        for name in odd
+    )
+
+
 # A spreadsheet runs a cell that starts with one of these as a formula; log text is
 # attacker-controlled, so such cells get a leading apostrophe (OWASP's advice for CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -51,20 +139,47 @@ def _plain(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def for_terminal(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` as a terminal may show it: nested values as JSON text (which escapes control
+    characters), and every control character in text and column names escaped."""
+    df = _plain(df)
+    texts = [n for n, t in df.schema.items() if t == pl.String]
+    unsafe = [n for n in texts if df.select(pl.col(n).str.contains(f"[{_CONTROLS}]").any()).item()]
+    df = df.with_columns(
+        pl.Series(n, [None if v is None else terminal_text(v) for v in df[n]], dtype=pl.String)
+        for n in unsafe
+    )
+    return df.rename({n: terminal_text(n) for n in df.columns if _CONTROL.search(n)})
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse, before any work, a file to write that cannot be: in a folder that is not."""
+    if output is None:
+        return
+    folder = Path(output).parent
+    if not folder.is_dir():
+        raise TrailscopeError(
+            f"cannot write {output}: the folder {folder} does not exist (create it first)"
+        )
+
+
 def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
     """Write `df` in `fmt` to `output`, or to standard output."""
     if fmt not in FORMATS:
         raise TrailscopeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_output(output)
     if fmt == "parquet":
         if output is None:
             raise TrailscopeError("Parquet is binary: give --output FILE")
         df.write_parquet(output)
         return
+    df = times_as_text(df)
     if fmt == "csv":
         text = csv_safe(_plain(df)).write_csv()
     elif fmt == "json":
         text = df.write_json() + "\n"
     else:
+        df = for_terminal(df)
         buffer = io.StringIO()
         with pl.Config(
             tbl_rows=-1,
@@ -79,4 +194,7 @@ def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise TrailscopeError(f"cannot write {output}: {e.strerror or e}") from e

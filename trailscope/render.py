@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 FORMATS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 # Characters that mean something inside GitHub-flavoured Markdown text: escaped with a
@@ -41,7 +42,18 @@ def environment(template_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["md"] = md
+    env.finalize = _shown  # every value a template prints
     return env
+
+
+def _shown(value: Any) -> Any:
+    """Log text without control characters: an escape sequence in a user agent must not reach
+    the terminal a report is read in (they are shown as \\x1b); tabs and newlines stay."""
+    from trailscope.output import terminal_text
+
+    if isinstance(value, markupsafe.Markup):  # HTML a template made: escaped already
+        return markupsafe.Markup(terminal_text(str(value), lines=True))
+    return terminal_text(value, lines=True) if isinstance(value, str) else value
 
 
 def render(

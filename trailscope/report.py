@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailscope import __version__
+from trailscope import __version__, schema
 from trailscope.errors import TrailscopeError
+from trailscope.output import times_python_holds
 
 if TYPE_CHECKING:
     from trailscope.trail import Trail
@@ -66,9 +67,10 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
-    """Plain rows: times as ISO text in UTC, everything else as is."""
+    """Plain rows: times as ISO text in UTC (unknown where Python cannot hold one), everything
+    else as is."""
     out = []
-    for row in df.rows(named=True):
+    for row in times_python_holds(df).rows(named=True):
         out.append(
             {
                 k: _iso(v)
@@ -89,7 +91,16 @@ def build(
 ) -> dict[str, Any]:
     """Everything a report shows, as JSON-ready data."""
     con = trail.con
-    first, last = con.sql("select min(event_time), max(event_time) from events").fetchall()[0]
+    # the period the events span, of those at possible times (ingest rejects the others; a
+    # database written otherwise may hold infinity or year 9999, which would make it endless)
+    first, last = con.sql(
+        "select min(event_time), max(event_time) from events "
+        "where event_time between $began and $latest",
+        params={
+            "began": schema.CLOUDTRAIL_BEGAN,
+            "latest": dt.datetime.now(UTC) + schema.FUTURE_SLACK,
+        },
+    ).fetchall()[0]
     if first is None:
         raise TrailscopeError(f"{trail.path} holds no events: nothing to report")
     since = scope.since or first

@@ -441,12 +441,19 @@ def test_records_that_fool_the_fast_split_are_parsed_in_full(tmp_path: Path) -> 
             stored = dict(trail.con.sql("select event_id, record from events").fetchall())
         assert (s.stored, s.rejected, s.files_rejected) == (3, 0, 0), name
         assert {k: json.loads(v) for k, v in stored.items()} == {r["eventID"]: r for r in records}
-    # bytes that are not UTF-8 inside a delivery file: the file is rejected, and says why
+    # bytes that are not UTF-8 inside one record of a delivery file: that record is rejected,
+    # saying why, and its neighbours are stored (issue 14)
     bad = tmp_path / "bad" / "f.json"
     bad.parent.mkdir()
-    bad.write_bytes(delivery_bytes(base).replace(b"benjamin", b"benj\xffmin", 1))
+    text = delivery_bytes(base)
+    bad.write_bytes(text.replace(b"benjamin", b"benj\xffmin", 1))
     with Trail(tmp_path / "bad.duckdb") as trail:
         s = trail.ingest(bad)
-        (reason,) = trail.con.sql("select reason from rejected").fetchall()[0]
-    assert (s.stored, s.files_rejected) == (0, 1)
-    assert "not valid UTF-8" in reason
+        ((position, reason, raw),) = trail.con.sql(
+            "select position, reason, raw from rejected"
+        ).fetchall()
+        stored_ids = {i for (i,) in trail.con.sql("select event_id from events").fetchall()}
+    assert (s.stored, s.rejected, s.files_rejected) == (2, 1, 0)
+    assert stored_ids == {r["eventID"] for r in base[1:]}
+    assert position == 1 and reason == "record is not valid UTF-8: byte 0xFF in its text"
+    assert "benj\\xffmin" in raw

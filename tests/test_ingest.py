@@ -651,3 +651,21 @@ def test_json_lines_after_bad_first_lines_are_read(tmp_path: Path) -> None:
     with Trail(tmp_path / "t.duckdb") as trail:
         s = trail.ingest(tmp_path / "f.jsonl")
     assert (s.stored, s.rejected, s.files_rejected) == (5, 5, 0)
+
+
+def test_a_database_an_older_trailscope_wrote_still_reads(tmp_path: Path) -> None:
+    """One without duplicate_conflicts, opened read-only as the analysis commands open it: the
+    checks run (there are no conflicts in it to find)."""
+    db = tmp_path / "old.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(_one_file(tmp_path))
+        trail.con.sql("drop table duplicate_conflicts")
+    with Trail(db, read_only=True) as trail:
+        assert trail.findings(check="duplicate_conflict").height == 0
+        assert trail.sql("select count(*) as n from duplicate_conflicts")["n"][0] == 0
+
+
+def _one_file(folder: Path) -> Path:
+    path = folder / "f.json"
+    path.write_bytes(delivery_bytes(_with_account(3, "17171717")))
+    return path

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trailscope import __version__
+from trailscope.schema import MAX_FILE_SIZE
 
 if TYPE_CHECKING:
     from trailscope.ingest import IngestSummary
@@ -144,7 +145,7 @@ def cli() -> None:
 @click.option("--s3-region", help="The bucket's region, for s3:// sources.")
 @click.option(
     "--max-file-size",
-    default="1GiB",
+    default=f"{MAX_FILE_SIZE // 2**30}GiB",
     show_default=True,
     metavar="SIZE",
     help="Reject a file larger than this once inflated (bytes, or with K, M, G, KiB, MiB, GiB): "
@@ -230,15 +231,18 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(i?)b?|b?)\s*$", re.IGNOREC
 def _size(text: str) -> int:
     """A size as a person writes one: 1GiB, 512M (10**6), 64KiB, 100000 (bytes)."""
     match = _SIZE.match(text)
-    if match is None or float(match.group(1)) * 1 < 1:
+    size = 0
+    if match is not None:
+        number, unit, binary = match.groups()
+        power = "kmg".index(unit.lower()) + 1 if unit else 0
+        size = int(float(number) * (1024 if binary else 1000) ** power)
+    if size < 1:
         raise click.BadParameter(
             f"{text!r} is not a size of at least one byte: write 1GiB, 512MiB, 100M or a "
             "number of bytes",
             param_hint="--max-file-size",
         )
-    number, unit, binary = match.groups()
-    power = "kmg".index(unit.lower()) + 1 if unit else 0
-    return int(float(number) * (1024 if binary else 1000) ** power)
+    return size
 
 
 class _Progress:

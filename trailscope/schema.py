@@ -51,7 +51,13 @@ def _c(name: str, type_: str, source: str, doc: str) -> Column:
 # variable parts as JSON (computed from `record`); `record` holds the whole record as it was
 # read, so no field is lost.
 EVENT_COLUMNS: tuple[Column, ...] = (
-    _c("event_id", "VARCHAR", "eventID", "Unique event GUID; the deduplication key."),
+    _c(
+        "event_id",
+        "VARCHAR",
+        "eventID",
+        "Unique event GUID; the deduplication key (a record without one, or with an empty one, "
+        "is rejected).",
+    ),
     _c(
         "event_time",
         "TIMESTAMPTZ",
@@ -298,7 +304,8 @@ REJECTED_COLUMNS: tuple[Column, ...] = (
         "raw",
         "VARCHAR",
         "(reader)",
-        "The rejected record's text (NULL for a whole file: read it at files.path).",
+        "The rejected record's text (NULL for a whole file: read it at files.path; and for a "
+        "record nested too deeply to write out again).",
     ),
 )
 
@@ -385,15 +392,28 @@ def _select_expression(c: Column) -> str:
     return c.name
 
 
+def _create(name: str, columns: tuple[Column, ...], *, temporary: bool = False) -> str:
+    cols = ",\n  ".join(f"{c.name} {_stored_type(c)}" for c in columns if c.stored)
+    return f"create {'temp ' if temporary else ''}table if not exists {name} (\n  {cols}\n);"
+
+
+def missing_ddl(present: set[str]) -> str:
+    """For a database opened read-only that an older trailscope wrote: an empty temporary
+    table for each table added since (DuckDB finds a temporary table by its name too)."""
+    return "\n".join(
+        _create(table, columns, temporary=True)
+        for table, (columns, _doc) in TABLES.items()
+        if table != "events" and table not in present
+    )
+
+
 def ddl() -> str:
     """CREATE statements for every table (idempotent). `events` is a view over `event_store`
     that adds the JSON parts, read from `record` when queried: stored twice they would double
     the database, and DuckDB's generated columns tripled the cost of inserting (measured)."""
     parts = []
     for table, (columns, _doc) in TABLES.items():
-        name = "event_store" if table == "events" else table
-        cols = ",\n  ".join(f"{c.name} {_stored_type(c)}" for c in columns if c.stored)
-        parts.append(f"create table if not exists {name} (\n  {cols}\n);")
+        parts.append(_create("event_store" if table == "events" else table, columns))
     view = ",\n  ".join(_select_expression(c) for c in EVENT_COLUMNS)
     parts.append(f"create or replace view events as select\n  {view}\nfrom event_store;")
     return "\n".join(parts)

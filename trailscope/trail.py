@@ -45,6 +45,12 @@ class Trail:
             self.con.sql(schema.ddl())
         elif not self._has_table("events"):
             raise DatabaseError(f"{self.path} is not a trailscope database (no events table)")
+        else:  # an older trailscope's database lacks the tables added since: empty ones
+            present = self.con.sql(
+                "select table_name from information_schema.tables where table_catalog = 'trail'"
+            ).fetchall()
+            if missing := schema.missing_ddl({name for (name,) in present}):
+                self.con.sql(missing)
 
     def _has_table(self, name: str) -> bool:
         rows = self.con.sql(

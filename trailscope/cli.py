@@ -526,7 +526,7 @@ def demo(logs: Path | None, out: Path) -> None:
     with _errors():
         result = tour.run(logs, out)
     for line in (*result.ingest.lines()[:2], *result.lines):
-        click.echo(line)
+        click.echo(_safe(line))
     click.echo(f"logs:     {result.logs}")
     click.echo(f"database: {result.database}")
     for path in result.reports:

@@ -237,7 +237,11 @@ def _walk(root: Path, filters: Filters) -> Iterator[Candidate]:
             elif kept and (entry.is_file() or entry.is_symlink()):
                 yield _candidate(path)
             elif kept:  # a FIFO would block the reader; a device or socket holds no logs
-                kind = _file_kind(entry.stat(follow_symlinks=False).st_mode)
+                try:
+                    kind = _file_kind(entry.stat(follow_symlinks=False).st_mode)
+                except OSError as e:  # gone since it was listed
+                    yield Candidate(str(path), 0, 0.0, error=f"cannot read it: {e.strerror}")
+                    continue
                 yield Candidate(str(path), 0, 0.0, skip=f"not a regular file: {kind}")
         stack += reversed(folders)
 

@@ -57,6 +57,7 @@ COMMIT_ROWS = schema.ROW_GROUP_SIZE  # records (whole files) stored in one trans
 READ_AHEAD = 8  # files being read at once, ahead of the loader
 STORE_WORKERS = 2  # transactions being stored at once, each on its own connection
 MAX_FILE_SIZE = formats.MAX_FILE_SIZE  # bytes one file may hold once inflated
+COMPARE_ROWS = 8_192  # copies compared with the stored copy at a time (their text is held)
 # DuckDB while ingesting: its own memory bounded, with room for two commits being stored (at
 # 512 MB it kept reaching the limit, and each time handed memory back to the system, only to
 # fault it in again: 18% of the CPU went to the kernel, against 11% now); each finished
@@ -726,6 +727,11 @@ class _Seen:
         """Remember IDs (by hash) with the time of the copy stored."""
         days = np.clip(times_us // self.US_A_DAY - self.FIRST_DAY, 0, int(self.DAY))
         keys = np.unique((hashes & self.HASH) | days.astype(np.uint64))
+        for level in self.levels:  # a key held already (a copy of the same day) adds nothing
+            at = np.minimum(np.searchsorted(level, keys), len(level) - 1)
+            keys = keys[level[at] != keys]
+        if not len(keys):
+            return
         self.levels.append(keys)
         while len(self.levels) > 1 and len(self.levels[-2]) <= 2 * len(self.levels[-1]):
             last = self.levels.pop()
@@ -778,9 +784,12 @@ class _Commit:
     files: list[_File]
     parsed: pa.Table
     before: _Commit | None  # the commit submitted just before, if it may still be storing
-    known: pa.Table  # event IDs of its records already stored, or being stored, by others
+    known: pa.Table  # event IDs of its records being stored by others (stored_row NULL) and,
+    # once its transaction has looked them up, already stored (with the stored copy's row)
+    candidates: pa.Array  # IDs the keys in memory say may be stored: looked up in its transaction
     window: tuple[dt.datetime | None, dt.datetime | None]  # the days their stored copies are in
-    ids: pa.Array  # the IDs it stores, for the commits submitted while it may be storing
+    accounts: tuple[str | None, str | None]  # the range of its records' recipient accounts
+    ids: pa.Array  # its IDs, for the commits submitted while it may be storing
     repeats: bool  # some of its records are copies of others in it
     future: Future[None] | None = None
     file_rows: list[_FileRow] = field(default_factory=list)
@@ -868,83 +877,45 @@ class _Loader:
         if take:
             parsed = pa.concat_tables(self.pending_parsed)
             mine = parsed.slice(0, count)
-            known, window, ids, repeats = self._duplicates(mine)
-            commit = _Commit(
-                [f for f, _ in self.pending[:take]],
-                mine,
-                self.storing[-1] if self.storing else None,
-                known,
-                window,
-                ids,
-                repeats,
-            )
+            commit = self._duplicates([f for f, _ in self.pending[:take]], mine)
             self.pending = self.pending[take:]
             self.pending_parsed = [parsed.slice(count)]  # perhaps none, for the files left
             self.pending_rows -= count
             commit.future = self.storer.submit(self._transaction, commit)
             self.storing.append(commit)
 
-    def _duplicates(
-        self, parsed: pa.Table
-    ) -> tuple[pa.Table, tuple[dt.datetime | None, dt.datetime | None], pa.Array, bool]:
-        """Which IDs of a commit's records are already stored or being stored, exactly: the
-        keys in memory say which may be; the commits still storing, and event_store on the
-        days the keys say, which are (with the row of the stored copy, to compare them). Then
-        the commit's own IDs join the keys in memory. Also the IDs it stores, and whether it
-        holds copies of its own records."""
+    def _duplicates(self, files: list[_File], parsed: pa.Table) -> _Commit:
+        """A commit of the files, with what is known of its duplicates: the keys in memory say
+        which IDs may be stored already; the IDs of the commits still storing, which of those
+        are being stored. The rest are looked up in its transaction (`_stored`), which sees
+        every commit not storing now. Then its IDs join the keys in memory."""
         valid = parsed.select(["event_id", "id_hash", "event_time", "recipient_account_id"])
         valid = valid.filter(pc.is_null(parsed["reason"])).combine_chunks()
         ids = valid["event_id"].combine_chunks().cast(pa.string())
         hashes = valid["id_hash"].to_numpy()
         maybe, since, until = self.seen.find(hashes)
-        known = EMPTY_KNOWN
+        known, candidates = EMPTY_KNOWN, EMPTY_KNOWN["event_id"].combine_chunks()
         if len(maybe):
             candidates = pc.unique(ids.filter(pa.array(np.isin(hashes & _Seen.HASH, maybe))))
-            storing = pa.concat_arrays(
-                [EMPTY_KNOWN["event_id"].combine_chunks()] + [c.ids for c in self.storing]
-            )
+            storing = pa.concat_arrays([candidates[:0]] + [c.ids for c in self.storing])
             in_flight = pc.is_in(candidates, value_set=storing)
-            found = [_known(candidates.filter(in_flight))]  # no row yet: compared later
-            rest = candidates.filter(pc.invert(in_flight))
-            # a copy is nearly always of the same account: those rows first, then the days
-            accounts = pc.min_max(valid["recipient_account_id"])
-            for narrow in (True, False) if accounts["min"].is_valid else (False,):
-                if not len(rest):
-                    break
-                stored = self._stored(rest, (since, until), accounts if narrow else None)
-                found.append(stored)
-                rest = rest.filter(pc.invert(pc.is_in(rest, value_set=stored["event_id"])))
-            known = pa.concat_tables(found)
-        new = pc.invert(pc.is_in(ids, value_set=known["event_id"].combine_chunks()))
-        mask = new.to_numpy(zero_copy_only=False)
+            known = _known(candidates.filter(in_flight))  # no row yet: compared later
+            candidates = candidates.filter(pc.invert(in_flight))
         times = valid["event_time"].cast(pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy()
-        self.seen.add(hashes[mask], times[mask])
-        fresh = pc.unique(ids.filter(new))
-        return known, (since, until), fresh, len(fresh) < int(mask.sum())
-
-    def _stored(
-        self,
-        candidates: pa.Array,
-        window: tuple[dt.datetime | None, dt.datetime | None],
-        accounts: pa.StructScalar | None,
-    ) -> pa.Table:
-        """The candidates stored in event_store within the window (and, given, the range of
-        recipient accounts), each with the row of its stored copy."""
-        where, bounds = _within("event_time", window)
-        lo, hi = (accounts["min"].as_py(), accounts["max"].as_py()) if accounts else (None, None)
-        if lo is not None:
-            where += " and recipient_account_id between $lo and $hi"
-            bounds = (bounds or {}) | {"lo": lo, "hi": hi}
-        self.con.register("candidates", pa.table({"event_id": candidates}))
-        try:
-            found = self.con.sql(
-                "select event_id, rowid as stored_row from event_store "
-                f"where event_id in (select event_id from candidates){where}",
-                params=bounds,
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("candidates")
-        return _known(found["event_id"].combine_chunks(), found["stored_row"].combine_chunks())
+        self.seen.add(hashes, times)
+        unique = pc.unique(ids)
+        accounts = pc.min_max(valid["recipient_account_id"])
+        return _Commit(
+            files,
+            parsed,
+            self.storing[-1] if self.storing else None,
+            known,
+            candidates,
+            (since, until),
+            (accounts["min"].as_py(), accounts["max"].as_py()),
+            unique,
+            len(unique) < len(ids),
+        )
 
     def finish(self) -> None:
         """Store what is pending and wait until it is committed."""
@@ -1024,6 +995,7 @@ class _Loader:
             elif f.result is not None:
                 rejected_rows += [(f.file_id, p, why, raw) for p, why, raw in f.result.rejected]
         con.register("parsed", parsed)
+        commit.known = _stored(con, commit)
         con.register("known", commit.known)
         for file_id, position, reason, line in con.sql(
             "select file_id, position, reason, coalesce(record_text, line) from parsed "
@@ -1101,41 +1073,46 @@ class _Loader:
     def _differing_here(self, con: duckdb.DuckDBPyConnection, commit: _Commit) -> list[_Conflict]:
         """The copies of events committed before this commit began that differ from the copy
         stored: the stored copies read by their rows, then compared with Arrow, row against
-        row (a join in DuckDB with the text cost twice as much, measured)."""
+        row (a join in DuckDB with the text cost twice as much, measured), COMPARE_ROWS at a
+        time so that the text held is bounded."""
         known = commit.known.filter(pc.is_valid(commit.known["stored_row"]))
         if not known.num_rows:
             return []
-        parsed = commit.parsed
-        copy = pc.and_(
-            pc.is_null(parsed["reason"]),
-            pc.is_in(parsed["event_id"].cast(pa.string()), value_set=known["event_id"]),
-        )
-        text = pc.coalesce(
-            parsed["record_text"].cast(pa.string()), parsed["line"].cast(pa.string())
-        ).filter(copy)
-        ids = parsed["event_id"].cast(pa.string()).filter(copy)
-        rows = pc.take(known["stored_row"], pc.index_in(ids, value_set=known["event_id"]))
-        stored = con.sql("""
-            select k.stored_row, s.record
-            from (select distinct stored_row from known where stored_row is not null) k
-            join event_store s on s.rowid = k.stored_row""").to_arrow_table()
-        kept = pc.take(
-            stored["record"].cast(pa.string()), pc.index_in(rows, value_set=stored["stored_row"])
-        )
-        differ = pc.not_equal(text, kept)
-        if not pc.any(differ).as_py():
-            return []
-        found = pa.table(
-            {
-                "event_id": ids,
-                "file_id": parsed["file_id"].filter(copy),
-                "position": parsed["position"].filter(copy),
-                "text": text,
-                "kept": kept,
-            }
-        ).filter(differ)
-        rows_found = zip(*(found[name].to_pylist() for name in found.column_names), strict=True)
-        return _conflicts(con, [(row, formats.differences(row[3], row[4])) for row in rows_found])
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, commit.parsed.num_rows, COMPARE_ROWS):
+            part = commit.parsed.slice(start, COMPARE_ROWS)
+            ids = part["event_id"].cast(pa.string())
+            copy = pc.and_(pc.is_null(part["reason"]), pc.is_in(ids, value_set=known["event_id"]))
+            if not pc.any(copy).as_py():
+                continue
+            text = pc.coalesce(
+                part["record_text"].cast(pa.string()), part["line"].cast(pa.string())
+            ).filter(copy)
+            ids = ids.filter(copy)
+            rows = pc.take(known["stored_row"], pc.index_in(ids, value_set=known["event_id"]))
+            con.register("rows", pa.table({"stored_row": pc.unique(rows)}))
+            try:
+                stored = con.sql(
+                    "select r.stored_row, s.record from rows r "
+                    "join event_store s on s.rowid = r.stored_row"
+                ).to_arrow_table()
+            finally:
+                con.unregister("rows")
+            kept = pc.take(
+                stored["record"].cast(pa.string()),
+                pc.index_in(rows, value_set=stored["stored_row"]),
+            )
+            differ = pc.not_equal(text, kept)
+            if pc.any(differ).as_py():
+                columns = [
+                    ids,
+                    part["file_id"].filter(copy),
+                    part["position"].filter(copy),
+                    text,
+                    kept,
+                ]
+                found += zip(*(c.filter(differ).to_pylist() for c in columns), strict=True)
+        return _conflicts(con, [(row, formats.differences(row[3], row[4])) for row in found])
 
     def _parsed(self, files: list[_File]) -> pa.Table:
         """Every line of the files, parsed and typed. A fast-split file that did not split into
@@ -1236,7 +1213,35 @@ class _Loader:
             s.bytes_read += row.size
 
 
-def _known(ids: pa.Array, rows: pa.Array | None = None) -> pa.Table:
+def _stored(con: duckdb.DuckDBPyConnection, commit: _Commit) -> pa.Table:
+    """The candidates stored in event_store within the commit's window, each with the row
+    of its stored copy: first among the rows of the commit's recipient accounts (a copy is
+    nearly always of the same account, and those rows are few to read), then the rest."""
+    found = [commit.known]
+    rest = commit.candidates
+    lo, hi = commit.accounts
+    for narrow in (True, False) if lo is not None else (False,):
+        if not len(rest):
+            break
+        where, bounds = _within("event_time", commit.window)
+        if narrow:
+            where += " and recipient_account_id between $lo and $hi"
+            bounds = (bounds or {}) | {"lo": lo, "hi": hi}
+        con.register("candidates", pa.table({"event_id": rest}))
+        try:
+            stored = con.sql(
+                "select event_id, rowid as stored_row from event_store "
+                f"where event_id in (select event_id from candidates){where}",
+                params=bounds,
+            ).to_arrow_table()
+        finally:
+            con.unregister("candidates")
+        found.append(_known(stored["event_id"].combine_chunks(), stored["stored_row"]))
+        rest = rest.filter(pc.invert(pc.is_in(rest, value_set=found[-1]["event_id"])))
+    return pa.concat_tables(found)
+
+
+def _known(ids: pa.Array, rows: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
     """IDs known to be stored, with the row of the stored copy (NULL: not committed yet)."""
     if rows is None:
         rows = pa.nulls(len(ids), pa.int64())
@@ -1245,7 +1250,7 @@ def _known(ids: pa.Array, rows: pa.Array | None = None) -> pa.Table:
 
 def _within(
     column: str, window: tuple[dt.datetime | None, dt.datetime | None]
-) -> tuple[str, dict[str, dt.datetime] | None]:
+) -> tuple[str, dict[str, Any] | None]:
     """SQL that keeps `column` within the window (since, until; None: unbounded), to follow a
     condition, and its parameters."""
     bounds = {k: v for k, v in zip(("since", "until"), window, strict=True) if v is not None}

@@ -807,11 +807,11 @@ class _Loader:
 
     Two commits are stored at once (storing is the largest cost, and one connection left a core
     idle a third of the time). A commit commits only after the one submitted before it has, and
-    is rolled back if that one failed. Which of a commit's records are duplicates is settled
-    here, before it is handed over (`_Seen`, then the IDs of the commits still storing and a
-    look-up in event_store); whether a duplicate's content differs from the stored copy is
-    settled in its transaction once the commit before it has committed, on a second
-    connection that sees what that one stored.
+    is rolled back if that one failed. Which of a commit's records may be duplicates is settled
+    here, before it is handed over (`_Seen`, then the IDs of the commits still storing); its
+    transaction looks the rest up in event_store and compares each copy with the stored one.
+    A copy of what was still being stored is compared once the commit before has committed,
+    on a second connection that sees what that one stored.
     """
 
     def __init__(
@@ -985,8 +985,9 @@ class _Loader:
         self, con: duckdb.DuckDBPyConnection, commit: _Commit
     ) -> tuple[dict[int, tuple[int, int, int, int]], list[_Conflict], pa.Table]:
         """Check parsed lines, store new events; per file (records, stored, dup, rejected), the
-        copies that differ from a first copy in this commit, and the duplicates of copies
-        stored before (event_id, file_id, position, text) for `_differing`."""
+        copies that differ from a copy committed before the transaction or from a first copy
+        in the commit, and the copies of events that were being stored when it was handed
+        over (event_id, file_id, position, text), for `_differing` once those are committed."""
         batch, parsed = commit.files, commit.parsed
         rejected_rows: list[tuple[int, int | None, str, str | None]] = []
         for f in batch:
@@ -1275,9 +1276,9 @@ def _differing(
     copies: pa.Table,
     window: tuple[dt.datetime | None, dt.datetime | None],
 ) -> list[_Conflict]:
-    """The copies, of events stored before their commit, whose content differs from the copy
-    stored (read on `lookup`, once that is committed, within `window`); the stored copy's
-    place from event_sources, where it is the first."""
+    """The copies, of events that were being stored when their commit was handed over, whose
+    content differs from the copy stored (read on `lookup` once that is committed, within
+    `window`)."""
     if not copies.num_rows:
         return []
     where, bounds = _within("s.event_time", window)

@@ -5,8 +5,9 @@
 -- creationDate; caller columns empty, source_ip and user_agent those of its first event). The
 -- call's columns are those of assume_root_calls; the rest sums up the session's events in the
 -- target account (root_session_events), across regions and trails: how many, how many failed,
--- were out of the task policy's scope or came after the credentials expired, the regions they
--- were made in, and active_seconds, from issue to the last successful event.
+-- were out of the task policy's scope (a call the policy denies in practice counts when it
+-- succeeded) or came after the credentials expired, the regions they were made in, and
+-- active_seconds, from issue to the last successful event.
 -- inputs: assume_root_calls, root_session_events
 -- outputs: session_id, session_kind, issued_at, outcome, error_code, caller_account_id,
 -- caller_arn, source_ip, user_agent, call_region, target_account_id, task_policy,
@@ -26,7 +27,9 @@ activity as (
         count(*) as events,
         count(*) filter (where outcome = 'failed') as failed_events,
         count(*) filter (where scope in ('out of scope', 'out of scope: not the root user',
-                                         'unknown action')) as out_of_scope_events,
+                                         'unknown action')
+                            or (scope = 'denied in practice' and outcome = 'succeeded'))
+            as out_of_scope_events,
         count(*) filter (where after_expiry or expired_token) as after_expiry_events,
         /* string_agg with ORDER BY: DuckDB and PostgreSQL; Spark needs array_join */
         string_agg(distinct aws_region, ',' order by aws_region) as regions,

@@ -1,42 +1,56 @@
 -- title: Findings: AssumeRoot sessions that asked for, were given or used more than 15 minutes
--- description: The duration check, in the common findings shape. requested_duration: a call
+-- description: The duration check. requested_duration: a call
 -- asked for durationSeconds above 900 (low when it failed, as AWS makes it; high if it
 -- succeeded). expiration_beyond_limit: credentials whose expiration is more than 900 s after
 -- the call (high). expiration_unreadable: an issued session whose expiration could not be read
--- (info). active_beyond_limit: a session whose key made a successful call after its
--- expiration or more than 900 s after issue (high). expired_key_used: a session whose key was
--- used after it expired, every such call refused (ExpiredToken; medium). Evidence: the
--- AssumeRoot call (orphan sessions have none), then the events concerned, in time order.
--- finding_id is the first 16 hex digits of sha256(check/rule/evidence_event_ids).
+-- (info). active_beyond_limit: a session whose key made a successful call more than the clock
+-- tolerance (5 s) after its expiration or after 900 s from issue (high): eventTime is when the
+-- request completed, on the serving host's clock (CloudTrail record contents), so a call
+-- authenticated just before expiry can be logged a second or two after it, and such a call is
+-- no finding. expired_key_used: a session whose key was used after it expired, every such call
+-- refused (ExpiredToken; medium). Evidence: the AssumeRoot call (orphan sessions have none),
+-- then the events concerned, in time order.
 -- inputs: assume_root_calls, assume_root_sessions, root_session_events
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, duration
 
 with
+/* A successful call logged up to clock_tolerance_seconds past the limit is no breach:
+   eventTime is the completion time on the serving host's clock (CloudTrail record contents;
+   trailscope/task_policies.json assume_root.event_time). */
+limits as (
+    select 900 as max_session_seconds, 5 as clock_tolerance_seconds
+),
 sessions as (
     select *
     from assume_root_sessions
 ),
-/* events of a session past its limit: after expiry, refused as expired, or over 900 s */
+/* events of a session past its limit: refused after expiry or as expired, or succeeding past
+   the expiry or 900 s by more than the clock tolerance */
 late as (
     select
-        session_id,
-        count(*) filter (where outcome = 'succeeded') as late_ok,
+        e.session_id,
+        count(*) filter (where e.outcome = 'succeeded') as late_ok,
         count(*) as late_all,
-        max(seconds_after_issue) as last_second,
-        max(seconds_after_issue) filter (where outcome = 'succeeded') as last_ok_second,
-        min(event_time) as first_late_at,
-        string_agg(distinct coalesce(error_code, 'succeeded'), ', '
-                   order by coalesce(error_code, 'succeeded')) as outcomes,
-        string_agg(event_name, ', ' order by event_time, event_id) as calls,
+        max(e.seconds_after_issue) as last_second,
+        max(e.seconds_after_issue) filter (where e.outcome = 'succeeded') as last_ok_second,
+        min(e.event_time) as first_late_at,
+        string_agg(distinct coalesce(e.error_code, 'succeeded'), ', '
+                   order by coalesce(e.error_code, 'succeeded')) as outcomes,
+        string_agg(e.event_name, ', ' order by e.event_time, e.event_id) as calls,
         /* string_agg with ORDER BY: DuckDB and PostgreSQL; Spark needs array_join */
-        string_agg(event_id, ',' order by event_time, event_id) as event_ids
-    from root_session_events
-    where after_expiry
-       or expired_token
-       or (outcome = 'succeeded' and seconds_after_issue > 900)
-    group by session_id
+        string_agg(e.event_id, ',' order by e.event_time, e.event_id) as event_ids
+    from root_session_events e
+    join sessions s
+        on s.session_id = e.session_id
+    cross join limits l
+    where e.expired_token
+       or (e.outcome = 'failed' and e.after_expiry)
+       or (e.outcome = 'succeeded'
+           and (e.seconds_after_issue > l.max_session_seconds + l.clock_tolerance_seconds
+                or e.event_time > s.expires_at + to_seconds(l.clock_tolerance_seconds)))
+    group by e.session_id
 ),
 raw as (
     select
@@ -139,24 +153,9 @@ raw as (
     from sessions s
     join late l
         on l.session_id = s.session_id
-),
-result as (
-    select
-        substr(sha256(concat('duration/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'duration' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    *,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

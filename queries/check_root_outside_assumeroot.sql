@@ -1,15 +1,17 @@
 -- title: Findings: the root user used with long-term credentials, outside AssumeRoot sessions
--- description: The root-outside-AssumeRoot check, in the common findings shape: one finding per
+-- description: The root-outside-AssumeRoot check: one finding per
 -- episode of root_long_term_activity (an account's long-term root events, less than an hour
--- apart), which never holds a root session's events. credentials_deleted (critical): some of it
--- came while the account's root credentials were deleted centrally (root_credential_changes
--- deleted_since), or used a root access key after that key was deleted. long_term_root_use
--- (high): root sign-in, password recovery or root access keys otherwise. failed_attempts
--- (medium): every event of the episode failed. session_id is the episode_id; evidence its
--- events in time order, context the deletion that makes it critical.
+-- apart), which never holds a root session's events. credentials_deleted (critical): it used
+-- a door the logs show closed: the root password (a sign-in, recovery, password change or
+-- console session) while the password was deleted centrally (root_credential_changes
+-- deleted_since), or a root access key after that key was deleted. long_term_root_use (high):
+-- root sign-in, password recovery or root keys otherwise, also a root access key the logs
+-- never show deleted after the password was: deleting the password leaves the keys.
+-- failed_attempts (medium): every event of the episode failed. session_id is the episode_id;
+-- evidence its events in time order, context the deletion that makes it critical.
 -- inputs: root_long_term_activity, root_credential_changes
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, root, long_term_credentials
 
 with
@@ -33,10 +35,13 @@ state as (
        and c.event_id <> a.event_id
     group by a.event_id
 ),
+/* the password's state when each event came; only the password's doors are closed by it */
 deleted as (
     select
         a.event_id,
-        c.deleted_since
+        c.deleted_since,
+        a.credential in ('password recovery', 'console sign-in', 'password change',
+                         'console session') as by_password
     from activity a
     join state s
         on s.event_id = a.event_id
@@ -78,7 +83,8 @@ episodes as (
         string_agg(distinct a.access_key_id, ', ' order by a.access_key_id)
             filter (where a.credential = 'access key') as access_keys,
         string_agg(distinct a.mfa_used, ', ' order by a.mfa_used) as mfa_used,
-        max(d.deleted_since) as deleted_since,
+        max(d.deleted_since) filter (where d.by_password) as deleted_since,
+        max(d.deleted_since) as password_deleted_since,
         min(k.deleted_at) as key_deleted_at,
         string_agg(distinct k.deletion_event_id, ',' order by k.deletion_event_id)
             as key_deletions,
@@ -111,7 +117,7 @@ raw as (
         concat('Root user of ', e.account_id, ' used long-term credentials (', e.credentials,
                ')', case when e.succeeded = 0 then ', without success'
                          when e.deleted_since is not null
-                             then ' after its root credentials were deleted centrally'
+                             then ' after its root password was deleted centrally'
                          when e.key_deleted_at is not null then ' with a deleted access key'
                          else '' end) as title,
         concat('From ', strftime(e.first_at, '%Y-%m-%d %H:%M:%SZ'), ' to ',
@@ -124,14 +130,18 @@ raw as (
                case when e.mfa_used is not null
                     then concat(' MFA used at sign-in: ', e.mfa_used, '.') end,
                case when e.deleted_since is not null
-                    then concat(' Its root credentials were deleted centrally at ',
+                    then concat(' Its root password was deleted centrally at ',
                                 strftime(e.deleted_since, '%Y-%m-%d %H:%M:%SZ'), ' by ',
                                 coalesce(x.caller_arn, 'a root session'), ' (session ',
-                                x.session_id, ') and no password was allowed back since: '
-                                || 'nobody should be able to act as this root user. Treat '
-                                || 'the root e-mail inbox and the account as compromised, '
-                                || 'delete the root credentials again and review every call '
-                                || 'above.')
+                                x.session_id, ') and no password was allowed back since, '
+                                || 'yet the root password was used above: nobody should be '
+                                || 'able to sign in or recover it. Treat the root e-mail '
+                                || 'inbox and the account as compromised, delete the root '
+                                || 'credentials again and review every call above.',
+                                case when e.access_keys is not null and e.key_deleted_at is null
+                                     then ' The root access key(s) used are not shown deleted '
+                                          || 'in the logs: deleting the password leaves them.'
+                                end)
                     when e.key_deleted_at is not null
                     then concat(' The access key was deleted at ',
                                 strftime(e.key_deleted_at, '%Y-%m-%d %H:%M:%SZ'),
@@ -140,6 +150,13 @@ raw as (
                     when e.succeeded = 0
                     then ' Every attempt failed: watch for more, and confirm who holds the root '
                          || 'credentials.'
+                    when e.password_deleted_since is not null
+                    then concat(' Its root password was deleted centrally at ',
+                                strftime(e.password_deleted_since, '%Y-%m-%d %H:%M:%SZ'),
+                                ', but the logs never show the root access key(s) used here '
+                                || 'deleted: deleting the password leaves root access keys '
+                                || 'working. Confirm who holds them and delete them '
+                                || '(IAMDeleteRootUserCredentials).')
                     else ' Confirm who holds the root credentials and why they were used; in an '
                          || 'organization with centralized root access, delete them '
                          || '(IAMDeleteRootUserCredentials) and use AssumeRoot for privileged '
@@ -151,24 +168,7 @@ raw as (
     left join deletions x
         on x.account_id = e.account_id
        and x.event_time = e.deleted_since
-),
-result as (
-    select
-        substr(sha256(concat('root_outside_assumeroot/', rule, '/', evidence_event_ids)), 1,
-               16) as finding_id,
-        'root_outside_assumeroot' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        context_event_ids
-    from raw
 )
 select *
-from result
-order by event_time, "check", rule, finding_id
+from raw
+order by event_time, rule, evidence_event_ids

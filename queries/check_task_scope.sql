@@ -1,19 +1,21 @@
 -- title: Findings: root sessions that did, or tried, what their task policy does not allow
--- description: The task-scope check, in the common findings shape. Every event of a session is
+-- description: The task-scope check. Every event of a session is
 -- compared with the actions its task policy allowed at the event's time (root_session_events:
 -- the five root task policies are Deny+NotAction documents, so their action lists are all a
 -- session may do; an event with no known action counts as outside them, never as allowed).
 -- Rule out_of_scope_action: a call outside the policy succeeded (high: AWS should have denied
--- it). Rule out_of_scope_attempt: calls outside the policy were tried and failed (medium).
--- Rule denied_in_scope: calls the policy allows were denied (low: e.g. aimed at a resource
--- other than the root user). Rule unknown_task_policy: AssumeRoot named a task policy that is
--- none of the five (medium if it was granted, low if refused); its session's calls cannot be
--- judged. GetCallerIdentity (needs no permission) and ConsoleLogin (session bookkeeping) are
--- never findings, the session timeline shows them. Evidence: the AssumeRoot call, then the
--- events.
+-- it), or a call the policy lists only on the root user, which its resource never is
+-- (iam:DeleteVirtualMFADevice in IAMDeleteRootUserCredentials v1), succeeded; refused, such a
+-- call is what the policy makes AWS do and no finding. Rule out_of_scope_attempt: calls
+-- outside the policy were tried and failed (medium). Rule denied_in_scope: calls the policy
+-- allows were denied (low: e.g. aimed at a resource other than the root user). Rule
+-- unknown_task_policy, AssumeRoot named a task policy that is none of the five (medium if it
+-- was granted, low if refused); its session's calls cannot be judged. GetCallerIdentity
+-- (needs no permission) and ConsoleLogin (session bookkeeping) are never findings, the
+-- session timeline shows them. Evidence: the AssumeRoot call, then the events.
 -- inputs: assume_root_sessions, root_session_events, task_policy_actions
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, assume_root, task_scope
 
 with
@@ -26,11 +28,13 @@ session_events as (
     select
         *,
         case
-            when scope in ('out of scope', 'out of scope: not the root user', 'unknown action')
+            when scope in ('out of scope', 'out of scope: not the root user', 'unknown action',
+                           'denied in practice')
                  and outcome = 'succeeded' then 'out_of_scope_action'
             when scope in ('out of scope', 'out of scope: not the root user', 'unknown action')
                 then 'out_of_scope_attempt'
             when scope = 'in scope' and denied then 'denied_in_scope'
+            /* 'denied in practice' and refused: what the policy makes AWS do, no finding */
         end as rule
     from root_session_events
     where session_kind = 'assume_root'
@@ -39,7 +43,10 @@ session_events as (
 allowed as (
     select
         s.session_id,
-        string_agg(p.action, ', ' order by p.action) as actions
+        string_agg(p.action || case when p.denied_in_practice
+                                    then ' (listed, but only on the root user: denied in '
+                                         || 'practice)' else '' end,
+                   ', ' order by p.action) as actions
     from sessions s
     join task_policy_actions p
         on p.policy_arn = s.task_policy_arn
@@ -53,6 +60,7 @@ breaches as (
         rule,
         min(event_time) as first_at,
         count(*) as events,
+        bool_or(scope = 'denied in practice') as in_practice,
         string_agg(distinct coalesce(action, event_source || ' ' || event_name), ', '
                    order by coalesce(action, event_source || ' ' || event_name)) as actions,
         string_agg(concat(event_name, ' at ', strftime(event_time, '%H:%M:%SZ'), ' in ',
@@ -99,9 +107,16 @@ raw as (
                b.detail, '. ',
                case b.rule
                    when 'out_of_scope_action'
-                       then 'The task policy should have denied this: find out what it changed '
-                            || 'and undo it if unintended, check the record against another '
-                            || 'copy of the logs, and ask the caller what the session was for.'
+                       then case when b.in_practice
+                                 then 'The policy lists it only on the root user '
+                                      || '(arn:aws:iam::*:root), which the resource of this '
+                                      || 'action never is (iam:DeleteVirtualMFADevice acts on '
+                                      || 'an MFA device). '
+                                 else '' end
+                            || 'The task policy should have denied this: find out what it '
+                            || 'changed and undo it if unintended, check the record against '
+                            || 'another copy of the logs, and ask the caller what the session '
+                            || 'was for.'
                    when 'out_of_scope_attempt'
                        then 'AWS refused it, but the session was used beyond its task: ask the '
                             || 'caller why, and whether the privileged task was a pretext.'
@@ -143,24 +158,9 @@ raw as (
         on e.session_id = s.session_id
     where s.task_policy_arn is null
        or s.task_policy_arn not in (select policy_arn from task_policy_actions)
-),
-result as (
-    select
-        substr(sha256(concat('task_scope/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'task_scope' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    *,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, rule, evidence_event_ids

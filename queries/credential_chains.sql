@@ -6,11 +6,14 @@
 -- The walk stops before a key already on the chain (a cycle: forged or corrupted logs) and
 -- after 16 hops. Each row carries the ancestor's identity and how it was issued, as in
 -- credential_keys; credential_lineage sums each chain up, and the timeline's --follow reads
--- it downwards (every key with a given ancestor).
+-- it downwards (every key with a given ancestor). With a pivot, the chains of the keys it
+-- reaches (see credential_keys).
 -- inputs: credential_keys
 -- outputs: access_key_id, hop, ancestor_access_key_id, ancestor_key_kind, ancestor_type,
 -- ancestor_arn, ancestor_account_id, source_identity, link, mint_event_id, mint_event_name,
 -- minted_at, parent_access_key_id, minted_by_type, minted_by
+-- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
+-- account = null, follow = null
 -- tags: credentials, lineage
 
 with recursive

@@ -13,12 +13,15 @@
 -- is not in the logs: origin is the identity that key acted as), caller_key_not_logged (the
 -- issuing call is there but does not name the key it was signed with: a role account's copy
 -- of a cross-account call), cycle or depth_limit (the walk was cut; see credential_chains).
--- origin_in_logs is false for the last four: the chain goes on outside the logs.
+-- origin_in_logs is false for the last four: the chain goes on outside the logs. With a pivot,
+-- the keys it reaches (see credential_keys); without, every key in the database.
 -- inputs: credential_chains
 -- outputs: access_key_id, key_kind, identity_type, identity_arn, account_id, link,
 -- mint_event_id, mint_event_name, minted_at, parent_access_key_id, depth, chain, chain_arns,
 -- accounts, cross_account, source_identity, origin_kind, origin, origin_access_key_id,
 -- origin_event_id, origin_account_id, origin_in_logs
+-- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
+-- account = null, follow = null
 -- tags: credentials, lineage
 
 with

@@ -12,17 +12,25 @@
 -- federated user, the calling IAM user for GetSessionToken, the target account's root for
 -- AssumeRoot. source_identity is the one the new session carries: from the response, the
 -- request, or inherited from the caller's session. identity_provider is the SAML provider
--- (principalArn, else the assertion's issuer) or the web identity provider.
--- inputs: events
+-- (principalArn, else the assertion's issuer) or the web identity provider. With a pivot (the
+-- timeline's parameters; all null: every call), only the calls made in the span its walk can
+-- reach (credential_span).
+-- inputs: event_store, credential_span
 -- outputs: access_key_id, minted_at, mint_event_id, mint_event_name, mint_account_id,
 -- mint_region, copies, caller_type, caller_arn, caller_principal_id, caller_account_id,
 -- caller_access_key_id, caller_invoked_by, source_ip, user_agent, issued_type, issued_arn,
 -- issued_account_id, role_arn, session_name, source_identity, identity_provider
+-- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
+-- account = null, follow = null
 -- tags: credentials, lineage
 
 with
-/* filtered on stored columns first: only these calls reach the JSON columns */
-calls as (
+/* filtered on stored columns first: only these calls' records are read, from event_store as the
+   text they are (the events view types them JSON, which parses each once more), each parsed
+   once for every field below (DuckDB's json_extract_string with a list of paths; Spark's
+   get_json_object, once a path; materialized, or DuckDB parses again for each field). Both
+   spellings: CloudTrail writes camelCase, the API names are PascalCase. */
+calls as materialized (
     select
         event_id,
         event_time,
@@ -38,53 +46,65 @@ calls as (
         source_identity as caller_source_identity,
         source_ip,
         user_agent,
-        request_parameters,
-        response_elements,
-        record
-    from events
+        json_extract_string(record, [
+            '$.responseElements.credentials.accessKeyId',
+            '$.responseElements.Credentials.AccessKeyId',
+            '$.responseElements.assumedRoleUser.arn',
+            '$.responseElements.federatedUser.arn',
+            '$.requestParameters.roleArn',
+            '$.requestParameters.roleSessionName',
+            '$.requestParameters.name',
+            '$.requestParameters.targetPrincipal',
+            '$.requestParameters.TargetPrincipal',
+            '$.responseElements.sourceIdentity',
+            '$.responseElements.SourceIdentity',
+            '$.requestParameters.sourceIdentity',
+            '$.requestParameters.principalArn',
+            '$.responseElements.issuer',
+            '$.responseElements.provider',
+            '$.userIdentity.identityProvider'
+        ]) as f
+    from event_store
+    join credential_span as span on event_time between span.first_call and span.last_call
     where event_source = 'sts.amazonaws.com'
       and event_name in ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
                          'GetSessionToken', 'GetFederationToken', 'AssumeRoot')
       and error_code is null
 ),
-/* DuckDB JSON paths (->>): Spark's get_json_object. Both spellings: CloudTrail writes
-   camelCase, the API names are PascalCase. */
 fields as (
     select
-        *,
-        nullif(coalesce(response_elements ->> '$.credentials.accessKeyId',
-                        response_elements ->> '$.Credentials.AccessKeyId'), '') as issued_key,
-        coalesce(response_elements ->> '$.assumedRoleUser.arn',
-                 response_elements ->> '$.federatedUser.arn') as response_arn,
-        request_parameters ->> '$.roleArn' as role_arn,
-        coalesce(request_parameters ->> '$.roleSessionName',
-                 request_parameters ->> '$.name') as session_name,
-        regexp_extract(coalesce(request_parameters ->> '$.targetPrincipal',
-                                request_parameters ->> '$.TargetPrincipal'), '([0-9]{12})', 1)
-            as target_account,
-        coalesce(response_elements ->> '$.sourceIdentity',
-                 response_elements ->> '$.SourceIdentity',
-                 request_parameters ->> '$.sourceIdentity') as own_source_identity,
+        * exclude (f),
+        nullif(coalesce(f[1], f[2]), '') as issued_key,
+        coalesce(f[3], f[4]) as response_arn,
+        f[5] as role_arn,
+        coalesce(f[6], f[7]) as session_name,
+        regexp_extract(coalesce(f[8], f[9]), '([0-9]{12})', 1) as target_account,
+        coalesce(f[10], f[11], f[12]) as own_source_identity,
         case event_name
-            when 'AssumeRoleWithSAML' then coalesce(request_parameters ->> '$.principalArn',
-                                                    response_elements ->> '$.issuer')
-            when 'AssumeRoleWithWebIdentity' then coalesce(
-                response_elements ->> '$.provider', record ->> '$.userIdentity.identityProvider')
+            when 'AssumeRoleWithSAML' then coalesce(f[13], f[14])
+            when 'AssumeRoleWithWebIdentity' then coalesce(f[15], f[16])
         end as identity_provider
     from calls
 ),
-/* the copy that names the caller's key first, then the caller's own account's copy */
-ranked as (
+/* the copy that names the caller's key first, then the caller's own account's copy (an
+   aggregate: a window sorted every call with all its columns) */
+chosen as (
     select
-        *,
-        count(*) over (partition by issued_key) as copies,
-        row_number() over (
-            partition by issued_key
-            order by case when caller_access_key_id is null then 1 else 0 end,
-                     case when recipient_account_id = caller_account_id then 0 else 1 end,
-                     event_time, event_id) as copy
+        issued_key,
+        count(*) as copies,
+        arg_min(event_id, (case when caller_access_key_id is null then 1 else 0 end,
+                           case when recipient_account_id = caller_account_id then 0 else 1 end,
+                           event_time, event_id)) as event_id
     from fields
     where issued_key is not null
+    group by issued_key
+),
+ranked as (
+    select
+        f.*,
+        c.copies
+    from fields as f
+    join chosen as c on c.event_id = f.event_id and c.issued_key = f.issued_key
 ),
 issued as (
     select
@@ -108,7 +128,6 @@ issued as (
                 || ':assumed-role/' || regexp_extract(role_arn, '[^/]+$') || '/' || session_name)
         end as issued_arn
     from ranked
-    where copy = 1
 )
 select
     issued_key as access_key_id,

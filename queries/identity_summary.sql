@@ -1,14 +1,14 @@
 -- title: What each identity did: events, APIs that succeeded and failed, regions, IPs, keys
 -- description: One row per identity (the caller's ARN; for callers without one, such as SAML
 -- or web identity callers, AWS services and AWSAccount principals, the principal ID or the
--- invoking service), summing up the events the timeline module selects with the same
--- parameters (all null: every identity), without its mint and copy rows (context: calls made
--- by others, or a call counted once already). apis_succeeded and
+-- invoking service), summing up the events the timeline selects with the same parameters
+-- (timeline_events; all null: every identity), without its mint and copy rows (context: calls
+-- made by others, or a call counted once already). apis_succeeded and
 -- apis_failed are service:EventName, the failed ones with their error codes; regions,
 -- source_ips, user_agents, access_keys and accounts (the accounts that received the events)
 -- are the distinct values, sorted; origins are the distinct lineage origins of the keys used
 -- (origin_kind origin, see credential_lineage). Sorted by events, most first.
--- inputs: timeline, events, credential_lineage
+-- inputs: timeline_events, events, credential_lineage
 -- outputs: identity, identity_type, account_id, events, failed_events, first_seen, last_seen,
 -- apis_succeeded, apis_failed, regions, source_ips, user_agents, access_keys, accounts, origins
 -- params: access_key, principal, principal_like, session, ip, account, since, until, follow
@@ -17,8 +17,8 @@
 with
 /* the events selected, each once; the mint rows are calls made by others */
 reasons as (
-    select distinct event_id
-    from timeline
+    select event_id
+    from timeline_events
     where reached in ('pivot', 'follow')
 ),
 picked as (

@@ -1,7 +1,8 @@
 -- title: What in the logs reveals the organization's management account
 -- description: One row per event that names an account as the management account: a call
 -- only the management account may make that succeeded (not DeregisterDelegatedAdministrator,
--- which for IAM the delegated administrator may call), the account in a handshake ARN
+-- which for IAM the delegated administrator may call, nor CloseAccount, which delegated
+-- administrators may call too: IAM User Guide), the account in a handshake ARN
 -- (arn:aws:organizations::<management>:handshake/...), and DescribeOrganization responses
 -- where they are logged (read-only responses usually are not). source says which; one event
 -- can be more than one source.
@@ -23,8 +24,7 @@ evidence as (
     where succeeded and event_name in (
         'EnableAWSServiceAccess', 'DisableAWSServiceAccess', 'RegisterDelegatedAdministrator',
         'CreateAccount', 'CreateAccountResult', 'InviteAccountToOrganization',
-        'RemoveAccountFromOrganization', 'CloseAccount', 'EnableAllFeatures',
-        'CreateOrganization')
+        'RemoveAccountFromOrganization', 'EnableAllFeatures', 'CreateOrganization')
     union all
     select r_management_account, 'DescribeOrganization response', event_time, event_id
     from org

@@ -21,25 +21,47 @@ log_window as (
     select min(event_time) as first_event, max(event_time) as last_event
     from events
 ),
+/* At one instant a change comes before the observations that agree with it, after those that
+   do not: an observation that contradicts a change of the same second saw the state before
+   it (the organization trail delivers an account's LeaveOrganization record: it was a member
+   when it called). */
+evidence as (
+    select
+        e.*,
+        case
+            when e.is_change then 1
+            when exists (
+                select 1
+                from org_state_evidence c
+                where c.is_change
+                  and c.kind = e.kind
+                  and c.subject = e.subject
+                  and c.account_id is not distinct from e.account_id
+                  and c.event_time = e.event_time
+                  and c.active <> e.active) then 0
+            else 2
+        end as tie
+    from org_state_evidence e
+    where e.subject is not null
+      and (e.account_id is not null or e.kind in ('trusted_access', 'root_feature'))
+),
 /* A new segment starts wherever the state differs from the one before it; repeats (retries,
    re-enables, observations that agree) stay in their segment as more evidence. */
 marked as (
     select
         *,
         coalesce(active <> lag(active) over same_subject, true) as opens
-    from org_state_evidence
-    where subject is not null
-      and (account_id is not null or kind in ('trusted_access', 'root_feature'))
+    from evidence
     window same_subject as (
         partition by kind, subject, account_id
-        order by event_time, is_change desc, event_id nulls last)
+        order by event_time, tie, event_id nulls last)
 ),
 numbered as (
     select
         *,
         sum(case when opens then 1 else 0 end) over (
             partition by kind, subject, account_id
-            order by event_time, is_change desc, event_id nulls last
+            order by event_time, tie, event_id nulls last
             rows between unbounded preceding and current row) as segment
     from marked
 ),

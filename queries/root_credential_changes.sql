@@ -1,7 +1,9 @@
 -- title: The root credentials lifecycle of each account: what was created or deleted, by whom
 -- description: One row per attempt, successful or not, to create, delete or change a root user
--- credential (password, access key, MFA device, signing certificate) or to recover the root
--- password, made as the account's root user (IAM calls naming an IAM user are not about root).
+-- credential (password, access key, MFA device, signing certificate) or to recover or change
+-- the root password (PasswordRecoveryCompleted, and PasswordUpdated in the console), made as
+-- the account's root user (IAM calls naming an IAM user are not about root). A sign-in event
+-- whose response says Failure is a failed attempt (error_code Failure).
 -- made_by tells the door: an AssumeRoot session (session_id, caller_arn and task_policy of its
 -- call), an orphan root session, or long-term root credentials. deleted_since is the state
 -- after the row: the time the root password was deleted centrally (DeleteLoginProfile by a root
@@ -20,13 +22,18 @@ changes as (
         event_time,
         recipient_account_id as account_id,
         event_name,
-        error_code,
+        /* sign-in events answer {"<eventName>": "Failure"} without an errorCode */
+        coalesce(error_code,
+                 case when event_source = 'signin.amazonaws.com'
+                           and response_elements ->> ('$.' || event_name) = 'Failure'
+                      then 'Failure' end) as error_code,
         request_parameters,
         response_elements
     from events
     where identity_type = 'Root'
       and event_name in ('CreateLoginProfile', 'DeleteLoginProfile', 'UpdateLoginProfile',
-                         'PasswordRecoveryCompleted', 'CreateAccessKey', 'DeleteAccessKey',
+                         'PasswordRecoveryCompleted', 'PasswordUpdated', 'CreateAccessKey',
+                         'DeleteAccessKey',
                          'UpdateAccessKey', 'EnableMFADevice', 'CreateVirtualMFADevice',
                          'DeactivateMFADevice', 'DeleteVirtualMFADevice',
                          'UploadSigningCertificate', 'DeleteSigningCertificate',
@@ -37,7 +44,7 @@ own as (
     select
         *,
         case
-            when event_name like '%LoginProfile' or event_name like 'PasswordRecovery%'
+            when event_name like '%LoginProfile' or event_name like 'Password%'
                 then 'password'
             when event_name like '%AccessKey' then 'access key'
             when event_name like '%MFADevice' then 'MFA device'

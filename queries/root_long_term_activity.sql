@@ -3,8 +3,12 @@
 -- userIdentity.type Root event that is not in root_session_events (so neither the key of an
 -- AssumeRoot call nor the assumedRoot flag, and a ConsoleLogin made by a root session stays
 -- out). credential says which door: password recovery, console sign-in (the root password),
--- console session (the temporary ASIA key of a root console sign-in), access key (a long-term
--- AKIA root access key), or other (no key: console actions, service calls for root). Events
+-- password change (PasswordUpdated in the console), console session (a temporary ASIA key the
+-- record marks sessionCredentialFromConsole), temporary key (any other root ASIA key, from
+-- GetSessionToken with root credentials or aws login, not from AssumeRoot), access key (a
+-- long-term AKIA root access key), or other (no key: console actions, service calls for
+-- root). outcome is failed for an error, and for a sign-in event whose response says Failure
+-- ({"ConsoleLogin": "Failure"}, {"PasswordUpdated": "Failure"}, as real captures show). Events
 -- of one account less than an hour apart form an episode; episode_id is the account and the
 -- episode's first event time.
 -- inputs: events, root_session_events
@@ -29,10 +33,12 @@ root_events as (
         e.error_code,
         e.source_ip,
         e.user_agent,
+        coalesce(e.session_credential_from_console, false) as from_console,
         case when e.event_name = 'ConsoleLogin'
              then e.additional_event_data ->> '$.MFAUsed' end as mfa_used,
-        case when e.event_name = 'ConsoleLogin'
-             then e.response_elements ->> '$.ConsoleLogin' end as login_result
+        /* sign-in events answer {"<eventName>": "Success" | "Failure"} */
+        case when e.event_source = 'signin.amazonaws.com'
+             then e.response_elements ->> ('$.' || e.event_name) end as signin_result
     from events e
     where e.identity_type = 'Root'
       and not exists (select 1 from session_event_ids s where s.event_id = e.event_id)
@@ -43,12 +49,14 @@ classified as (
         case
             when event_name like 'PasswordRecovery%' then 'password recovery'
             when event_name = 'ConsoleLogin' then 'console sign-in'
+            when event_name = 'PasswordUpdated' then 'password change'
             when access_key_id like 'AKIA%' then 'access key'
-            when access_key_id like 'ASIA%' then 'console session'
+            when access_key_id like 'ASIA%' and from_console then 'console session'
+            when access_key_id like 'ASIA%' then 'temporary key'
             else 'other'
         end as credential,
         case
-            when error_code is not null or login_result = 'Failure' then 'failed'
+            when error_code is not null or signin_result = 'Failure' then 'failed'
             else 'succeeded'
         end as outcome,
         /* an hour of silence in the account starts a new episode */

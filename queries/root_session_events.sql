@@ -4,15 +4,19 @@
 -- whose response issued its access key (session_kind assume_root), whatever its
 -- sessionContext.assumedRoot says: member-account events may lack that flag. An event flagged
 -- assumedRoot whose key no AssumeRoot call in the logs issued belongs to an orphan session
--- (session_id is then its access key). Root events with neither are long-term root use (see
--- root_long_term_activity). action is the IAM action that authorizes the event
--- (task_event_actions); scope compares it with the actions the task policy allowed at
--- event_time (task_policy_actions): in scope, out of scope, out of scope: not the root user (an
--- IAM action on a named IAM user), unknown action (an event with no known action: never
--- allowed), no permission needed (sts:GetCallerIdentity), session bookkeeping (ConsoleLogin),
--- policy unknown (a task policy not among the five, or an orphan session). denied is an
--- access-denied error; after_expiry an event later than the credentials' expiration (an orphan
--- session's expiry is taken as 900 s after its creationDate).
+-- (session_id is then its access key; an event without a key belongs to the session of its
+-- account and creationDate, no-key/<account>/<creationDate>, or stands alone as
+-- no-key/<eventID> when it has no creationDate either). Root events with neither are
+-- long-term root use (see root_long_term_activity). action is the IAM action that authorizes
+-- the event (task_event_actions); scope compares it with the actions the task policy allowed
+-- at event_time (task_policy_actions): in scope, out of scope, out of scope: not the root user
+-- (an IAM action on a named IAM user), denied in practice (listed by the policy, but only on
+-- the root user, which the action's resource never is: iam:DeleteVirtualMFADevice), unknown
+-- action (an event with no known action: never allowed), no permission needed
+-- (sts:GetCallerIdentity), session bookkeeping (ConsoleLogin), policy unknown (a task policy
+-- not among the five, or an orphan session). denied is an access-denied error; after_expiry
+-- an event later than the credentials' expiration (an orphan session's expiry is taken as 900
+-- s after its creationDate, or its first event when no event carries one).
 -- inputs: events, assume_root_calls, task_event_actions, task_policy_actions
 -- outputs: session_id, session_kind, event_time, event_id, account_id, aws_region,
 -- event_source, event_name, access_key_id, assumed_root, action, scope, outcome, error_code,
@@ -66,16 +70,23 @@ linked as (
     join issued i
         on i.access_key_id = e.access_key_id
 ),
+/* An orphan session is its key. Events without a key are no one 900 s session: those that
+   share an account and creationDate were issued together, any other stands alone. */
 orphan_events as (
     select
         e.*,
-        coalesce(e.access_key_id, 'no-key/' || e.account_id) as orphan_id
+        coalesce(e.access_key_id,
+                 'no-key/' || e.account_id || '/'
+                     || strftime(e.session_created_at, '%Y-%m-%dT%H:%M:%SZ'),
+                 'no-key/' || e.event_id) as orphan_id
     from root_events e
     where e.assumed_root
       and not exists (select 1 from issued i where i.access_key_id = e.access_key_id)
 ),
 orphan_sessions as (
-    select orphan_id, min(coalesce(session_created_at, event_time)) as issued_at
+    select
+        orphan_id,
+        min(coalesce(session_created_at, event_time)) as issued_at
     from orphan_events
     group by orphan_id
 ),
@@ -102,7 +113,7 @@ known_policies as (
 ),
 /* the policy version in force at event_time: removed actions carry allowed_until */
 allowed as (
-    select distinct s.event_id
+    select s.event_id, bool_or(p.denied_in_practice) as denied_in_practice
     from session_events s
     join task_event_actions m
         on m.event_source = s.event_source
@@ -112,6 +123,7 @@ allowed as (
        and p.action = m.action
        and (p.allowed_from is null or s.event_time >= cast(p.allowed_from as timestamptz))
        and (p.allowed_until is null or s.event_time < cast(p.allowed_until as timestamptz))
+    group by s.event_id
 ),
 result as (
     select
@@ -132,6 +144,7 @@ result as (
             when k.policy_arn is null then 'policy unknown'
             when m.event_name is null then 'unknown action'
             when a.event_id is null then 'out of scope'
+            when a.denied_in_practice then 'denied in practice'
             when s.iam_user_name is not null then 'out of scope: not the root user'
             else 'in scope'
         end as scope,

@@ -1,5 +1,5 @@
 -- title: The IAM action that authorizes each CloudTrail event a root session may log
--- description: Generated from trailscope/task_policies.json (checked 2026-11-24): regenerate
+-- description: Generated from trailscope/task_policies.json (checked 2026-12-01): regenerate
 -- with python -m trailscope.sessions, never edit by hand. One row per (event_source,
 -- event_name): the IAM action that authorizes it, also where the names differ (ListBuckets
 -- is s3:ListAllMyBuckets). action is empty for events that are no action (ConsoleLogin). An

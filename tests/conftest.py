@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -82,6 +84,15 @@ def sample_trail(sample_db: Path) -> Iterator[Trail]:
 
     with Trail(sample_db, read_only=True) as trail:
         yield trail
+
+
+def load_module(path: Path) -> ModuleType:
+    """A fixture folder's make.py, loaded as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_make", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def module_result(trail: Trail | None, name: str, params: dict[str, Any]) -> pl.DataFrame:

@@ -137,17 +137,17 @@ def test_demo_from_a_fresh_directory_finds_every_planted_case_and_nothing_else(
 
     r = run("demo", "--out", "out", cwd=tmp_path)  # generates the sample organization there
     assert r.returncode == 0, r.stderr
-    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in r.stdout
-    assert "root_feature: RootSessions enabled" in r.stdout
+    assert "records: 20,128 read, 20,121 stored, 7 duplicates, 0 rejected" in r.stdout
+    assert "root_feature: RootSessions disabled" in r.stdout  # N12 disables it
     for name in ("trail.duckdb", "report.html", "report.md"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert "report:   out/report.html" in r.stdout
     assert "logs:     out/sample_logs" in r.stdout
     again = run("demo", "--out", "out", cwd=tmp_path)  # the sample is generated once
-    assert "files: 316 seen, 0 read, 316 already ingested" in again.stdout, again.stderr
+    assert "files: 329 seen, 0 read, 329 already ingested" in again.stdout, again.stderr
     report = (tmp_path / "out" / "report.md").read_text()
     findings = [c for c in PLANTED if c.check not in ("none", "org_state")]
-    assert f"23 root sessions; {len(findings)} findings" in r.stdout  # one each, nothing else
+    assert f"28 root sessions; {len(findings)} findings" in r.stdout  # one each, nothing else
     evidence = " ".join(line for line in report.splitlines() if line.startswith("- evidence"))
     for case in findings:
         assert case.event_ids[0] in evidence, case.case_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -41,6 +42,47 @@ def test_import_of_the_cli_loads_no_heavy_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
+# above the analysis layer: the package root re-exports Trail, the CLI and the demo drive it
+ABOVE_TRAIL = {"trailscope", "trailscope.trail", "trailscope.cli", "trailscope.demo"}
+
+
+def _modules() -> list[str]:
+    paths = sorted((ROOT / "trailscope").rglob("*.py"))
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in paths]
+    return [n.removesuffix(".__init__") for n in names if not n.endswith("__main__")]
+
+
+def _imports(module: str) -> set[str]:
+    """Every trailscope module `module` imports, at its top, in a function or for typing."""
+    path = ROOT.joinpath(*module.split("."))
+    source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+    return {n for n in found if n.startswith("trailscope")}
+
+
+def test_nothing_below_trail_imports_it() -> None:
+    """Trail delegates down to the analysis layer (analysis.Analysis and the domain modules
+    that take it); no module below imports Trail back, not even for typing or in a function;
+    and importing every one of them loads no trailscope.trail."""
+    below = [m for m in _modules() if m not in ABOVE_TRAIL]
+    assert {"trailscope.analysis", "trailscope.findings", "trailscope.report"} <= set(below)
+    for module in below:
+        assert "trailscope.trail" not in _imports(module), module
+    code = (
+        "import importlib, sys\n"
+        f"for m in {below!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print('trailscope.trail' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_every_query_module_has_its_header() -> None:
     queries = load_queries()
     assert queries
@@ -53,11 +95,11 @@ def test_every_query_module_has_its_header() -> None:
 
 def _reads(sql: str) -> set[str]:
     """The tables a module's SQL reads: each name after from or join that is not one of its own
-    CTEs (comments and string literals left out)."""
+    CTEs (`name as (`, `name(columns) as (`, `name as materialized (`; comments and string
+    literals left out)."""
     code = re.sub(r"/\*.*?\*/|--[^\n]*|'[^']*'", "", sql, flags=re.DOTALL)
-    return set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code)) - set(
-        re.findall(r"\b(\w+) as \(", code)
-    )
+    ctes = re.findall(r"\b(\w+)(?:\([\w\s,]*\))? as (?:materialized )?\(", code)
+    return set(re.findall(r"(?<!distinct )\b(?:from|join)\s+(\w+)", code)) - set(ctes)
 
 
 @pytest.mark.parametrize("name", sorted(load_queries()))
@@ -98,8 +140,20 @@ def test_readme_commands_and_ci_agree() -> None:
 
 @pytest.mark.slow
 def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
+    # built from a copy of the checkout: setuptools builds in the source tree's build/, where a
+    # file deleted from queries/ would linger from an earlier build
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", "*.duckdb", "trailscope-demo"
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         check=True,
         capture_output=True,
     )
@@ -157,7 +211,7 @@ def test_wheel_ships_queries_and_reports(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(target)},
     )
     assert demo.returncode == 0, demo.stderr
-    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in demo.stdout
+    assert "records: 20,128 read, 20,121 stored, 7 duplicates, 0 rejected" in demo.stdout
     assert (empty / "trailscope-demo" / "report.html").stat().st_size > 1000
 
 

@@ -37,6 +37,6 @@ def test_notebook_runs_in_a_real_kernel(tmp_path: Path, monkeypatch: pytest.Monk
     }
     assert all(not any(o.get("output_type") == "error" for o in out) for out in outputs.values())
     text = "".join(o.get("text", "") for out in outputs.values() for o in out)
-    assert "records: 20,112 read, 20,106 stored, 6 duplicates, 0 rejected" in text
-    assert "after its root credentials were deleted centrally" in text  # the finding, printed
+    assert "records: 20,128 read, 20,121 stored, 7 duplicates, 0 rejected" in text
+    assert "after its root password was deleted centrally" in text  # the finding, printed
     assert any(o.get("output_type") == "execute_result" for o in outputs[max(outputs)])

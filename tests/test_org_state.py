@@ -1,24 +1,23 @@
 """The organization's access state over time (issue 3): the org query modules over the
-tests/fixtures/org_state organization."""
+tests/fixtures/org_state organization; and who may change it (issue 15): the organization-change
+check and the facts it rests on, over tests/fixtures/org_checks and the sample organization."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, module_result
-from trailscope import organization
+from tests.conftest import FIXTURES, load_module, module_result
+from trailscope import findings, organization
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
 from trailscope.trail import Trail
@@ -37,6 +36,7 @@ MODULES = (
     "org_management_account",
     "org_state_calls",
     "org_state_evidence",
+    "check_org_changes",
 )
 PARAMS: dict[str, dict[str, Any]] = {
     "org_state_at": {"at": "2024-11-20T09:30:00Z"},
@@ -45,15 +45,7 @@ PARAMS: dict[str, dict[str, Any]] = {
 FIRST, LAST = "2024-11-18 08:55:12+00:00", "2024-11-22 00:10:00+00:00"
 
 
-def _make() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("org_state_make", HERE / "make.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE = _make()
+MAKE = load_module(HERE / "make.py")
 
 
 def event(label: str) -> str:
@@ -85,7 +77,11 @@ def test_fixture_files_are_what_make_py_writes() -> None:
 
 @pytest.mark.parametrize("name", MODULES)
 def test_golden(trail: Trail, golden: Callable[[str, str], None], name: str) -> None:
-    golden(f"queries/{name}.csv", module_result(trail, name, PARAMS.get(name, {})).write_csv())
+    """Each module's rows; a check module's as its findings (see trailscope.findings)."""
+    df = module_result(trail, name, PARAMS.get(name, {}))
+    if name.startswith(findings.CHECK_PREFIX):
+        df = findings.raised(trail.analysis, name.removeprefix(findings.CHECK_PREFIX))
+    golden(f"queries/{name}.csv", df.write_csv())
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -179,12 +175,12 @@ def test_a_state_seen_only_in_a_response_has_an_unknown_start(trail: Trail) -> N
 
 
 def test_the_management_account_is_revealed_and_a_stated_one_contradicted(trail: Trail) -> None:
-    plain = organization.identity(trail)
+    plain = organization.identity(trail.analysis)
     assert set(plain["verdict"]) == {"observed"}
     assert set(_rows(plain, fact="management_account")[0].values()) >= {"111111111111"}
     assert {r["value"] for r in _rows(plain, fact="organization_id")} == {"o-7h2k9x4m1q"}
     stated = organization.identity(
-        trail, management_account="222222222222", organization_id="o-7h2k9x4m1q"
+        trail.analysis, management_account="222222222222", organization_id="o-7h2k9x4m1q"
     )
     user = {r["fact"]: r["verdict"] for r in _rows(stated, source="stated by the user")}
     assert user == {
@@ -261,10 +257,10 @@ def test_no_violation_rests_on_an_unknown_management_account(tmp_path: Path) -> 
         assert changes["caller_allowed"].to_list() == [None, None]
         assert changes["finding"].to_list() == [None, None]
         assert t.query("org_management_account").is_empty()
-        state = organization.state_at(t, "2024-11-18T12:00:00Z")
+        state = t.state_at("2024-11-18T12:00:00Z")
         assert state["management_account"].is_empty()
         assert _rows(state["membership"], account_id="555555555555")[0]["known"] is False
-        stated = organization.identity(t, management_account="111111111111")
+        stated = organization.identity(t.analysis, management_account="111111111111")
         assert _rows(stated, source="stated by the user")[0]["verdict"] == "not seen in the logs"
 
 
@@ -300,9 +296,9 @@ def test_state_at_agrees_with_the_intervals(trail: Trail) -> None:
 
 
 def test_state_at_from_the_library(trail: Trail) -> None:
-    state = organization.state_at(trail, datetime(2024, 11, 20, 9, 30))  # naive: UTC
+    state = trail.state_at(datetime(2024, 11, 20, 9, 30))  # naive: UTC
     assert tuple(state) == organization.KINDS
-    again = organization.state_at(trail.con, _ts("2024-11-20T09:30:00+00:00"))
+    again = organization.state_at(trail.analysis, _ts("2024-11-20T10:30:00+01:00"))
     assert all(state[kind].equals(again[kind]) for kind in organization.KINDS)
     (iam,) = _rows(state["delegated_admin"], subject="iam.amazonaws.com")
     assert (iam["account_id"], iam["state"], iam["known"]) == (
@@ -359,3 +355,124 @@ def test_cli_takes_the_params_as_text(tmp_path: Path) -> None:
     )
     assert who.exit_code == 0, who.output
     assert "contradicted by the logs" in who.output
+
+
+# who may change the organization (issue 15): tests/fixtures/org_checks ------------------------
+
+CHECKS_HERE = FIXTURES / "org_checks"
+CHECKS_MAKE = load_module(CHECKS_HERE / "make.py")
+
+
+@pytest.fixture(scope="module")
+def checks_trail() -> Iterator[Trail]:
+    with Trail() as t:
+        s = t.ingest(CHECKS_HERE / "AWSLogs")
+        assert (s.ok, s.stored) == (True, 14)
+        yield t
+
+
+def test_org_checks_files_are_what_make_py_writes() -> None:
+    written = {
+        p.relative_to(CHECKS_HERE).as_posix(): p.read_bytes()
+        for p in (CHECKS_HERE / "AWSLogs").rglob("*.json.gz")
+    }
+    assert written == CHECKS_MAKE.deliveries(), "run python tests/fixtures/org_checks/make.py"
+
+
+def _change(trail: Trail, label: str) -> dict[str, Any]:
+    (row,) = _rows(trail.query("org_state_changes"), event_id=CHECKS_MAKE.event_id(label))
+    return row
+
+
+def test_a_refused_enable_by_the_delegated_administrator_is_not_allowed(
+    checks_trail: Trail,
+) -> None:
+    """AWS answers CallerIsNotManagementAccount to an Enable root access feature call from any
+    account but the management account (IAM API reference): its own answer settles it, even
+    for the registered IAM delegated administrator."""
+    refused = _change(checks_trail, "sec enables root credentials management")
+    assert (refused["outcome"], refused["caller_allowed"], refused["concern"]) == (
+        "failed",
+        False,
+        "caller_not_allowed",
+    )
+    assert _change(checks_trail, "sec disables root sessions")["caller_allowed"] is True
+
+
+def test_close_account_by_a_delegated_administrator_names_no_management_account(
+    checks_trail: Trail,
+) -> None:
+    assert checks_trail.query("org_management_account").select("account_id", "known").rows() == [
+        ("111111111111", True)
+    ]
+    closed = _change(checks_trail, "sec closes an account")
+    assert (closed["outcome"], closed["caller_allowed"], closed["concern"]) == (
+        "succeeded",
+        None,
+        None,
+    )
+
+
+def test_an_account_that_left_is_no_member_after_its_leave(checks_trail: Trail) -> None:
+    """The organization trail delivers the LeaveOrganization record itself: the account was a
+    member when it called, not after."""
+    state = organization.state_at(checks_trail.analysis, "2025-03-10T13:00:00Z")
+    (leaver,) = _rows(state["membership"], account_id=CHECKS_MAKE.LEAVER)
+    assert (leaver["state"], leaver["known"]) == ("not member", True)
+    before = organization.state_at(checks_trail.analysis, "2025-03-10T11:59:59Z")
+    assert _rows(before["membership"], account_id=CHECKS_MAKE.LEAVER)[0]["state"] == "member"
+
+
+def test_the_feature_each_task_needs(checks_trail: Trail) -> None:
+    """Root sessions are off, root credentials management on (IAM User Guide, "Centralize root
+    access"): deleting root credentials is fine, the privileged tasks are judged on what the
+    logs show, never called unauthorized when AWS granted them."""
+    found = {r["evidence_event_ids"]: r for r in checks_trail.findings().rows(named=True)}
+    assert CHECKS_MAKE.event_id("delete credentials") not in found
+    granted = found[CHECKS_MAKE.event_id("unlock bucket")]
+    assert (granted["rule"], granted["severity"]) == ("granted_while_disabled", "low")
+    assert "no evidence the caller was not allowed" in granted["explanation"]
+    assert "unauthorized" not in (granted["title"] + granted["explanation"]).lower()
+    denied = found[CHECKS_MAKE.event_id("unlock queue, denied")]
+    assert denied["rule"] == "denied_call"
+    assert "which AWS ties to SQSUnlockQueuePolicy, were not enabled" in denied["title"]
+
+
+def test_organization_changes_a_responder_should_see(checks_trail: Trail) -> None:
+    found = checks_trail.findings(check="org_changes")
+    assert sorted(
+        zip(found["evidence_event_ids"], found["rule"], found["severity"], strict=True)
+    ) == sorted(
+        [
+            (
+                CHECKS_MAKE.event_id("sec enables root credentials management"),
+                "refused_change",
+                "medium",
+            ),
+            (CHECKS_MAKE.event_id("dev registers itself"), "refused_change", "medium"),
+        ]
+    )
+    (mine,) = _rows(found, account_id=CHECKS_MAKE.DEV)
+    assert "The logs name 111111111111 as the management account" in mine["explanation"]
+    assert mine["context_event_ids"] == CHECKS_MAKE.event_id("enable iam trusted access")
+
+
+def test_refused_changes_with_the_management_account_unknown_are_low(tmp_path: Path) -> None:
+    """Only the rogue member's logs: who the management account is, is unknown, so its refused
+    calls are low findings that say so, never medium accusations."""
+    with Trail() as t:
+        t.ingest(LOGS / "o-7h2k9x4m1q" / "555555555555")
+        found = t.findings(check="org_changes")
+    assert sorted(found["severity"]) == ["low", "low"]
+    assert all("name no management account" in e for e in found["explanation"])
+
+
+def test_the_sample_organization(sample_trail: Trail) -> None:
+    """acme-contractor left on 2026-10-09 (P23); acme-security closed acme-sandbox (N13) and
+    acme-management is still the one management account."""
+    end = organization.state_at(sample_trail.analysis, "2026-10-09T22:00:00Z")
+    members = {r["account_id"]: r["state"] for r in end["membership"].rows(named=True)}
+    assert (members["400000000017"], members["400000000015"]) == ("not member", "not member")
+    assert sample_trail.query("org_management_account").select("account_id", "known").rows() == [
+        ("400000000001", True)
+    ]

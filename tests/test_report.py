@@ -27,7 +27,7 @@ FIXED = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
 def _context(db: Path, scope: report.Scope) -> dict[str, Any]:
     """The report's data with what changes from run to run (ingest times) pinned."""
     with Trail(db, read_only=True) as trail:
-        context = report.build(trail, scope, generated_at=FIXED)
+        context = report.build(trail.analysis, scope, generated_at=FIXED)
     for run in context["inputs"]["runs"]:
         run["started_at"] = run["finished_at"] = "2026-11-01T05:00:00Z"
         run["sources"] = "[sample_logs]"

@@ -836,3 +836,27 @@ def test_credentials_expiring_mid_run_keep_what_was_read(
         again = trail.ingest("s3://expiring/", endpoint_url=endpoint)
         assert (again.files_already, again.stored) == (files, 3 * (n_objects - files))
         assert trail.con.sql("select count(*) from events").fetchall() == [(3 * n_objects,)]
+
+
+def test_objects_come_with_their_metadata_digests_included(endpoint: str) -> None:
+    """A CloudTrail digest's own signature is in its object's metadata (x-amz-meta-signature):
+    fetch_with_metadata hands it over, and fetches the digest discovery marks skipped; fetch
+    still passes skipped candidates through unread."""
+    client = _admin(endpoint)
+    client.create_bucket(Bucket="signed")
+    digest_key = _key(ACCOUNTS[0], "us-east-1", DAYS[0], 7, service="CloudTrail-Digest")
+    client.put_object(
+        Bucket="signed",
+        Key=digest_key,
+        Body=b"digest",
+        Metadata={"signature": "ab12", "signature-algorithm": "SHA256withRSA"},
+    )
+    client.put_object(Bucket="signed", Key=_key(ACCOUNTS[0], "us-east-1", DAYS[0], 8), Body=b"x")
+    found = list(s3.discover_s3("s3://signed/", Filters(), endpoint_url=endpoint))
+    assert [c.skip for c in found] == [DIGEST, None]  # key order: "CloudTrail-" < "CloudTrail/"
+    got = list(s3.fetch_with_metadata(found, endpoint_url=endpoint))
+    assert [(data, meta) for _, data, meta, _ in got] == [
+        (b"digest", {"signature": "ab12", "signature-algorithm": "SHA256withRSA"}),
+        (b"x", {}),
+    ]
+    assert [data for _, data, _ in s3.fetch(found, endpoint_url=endpoint)] == [None, b"x"]

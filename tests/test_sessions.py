@@ -3,17 +3,15 @@ hand-made tests/fixtures/assume_root files, and the modules generated from task_
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
 import polars as pl
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, module_result
-from trailscope import sessions
+from tests.conftest import FIXTURES, ROOT, load_module, module_result
+from trailscope import findings, sessions
 from trailscope.analysis import load_queries
 from trailscope.synthetic import PLANTED
 from trailscope.trail import Trail
@@ -34,28 +32,20 @@ MODULES = (
     "check_duration",
     "check_task_scope",
     "check_authorization",
-    "check_orphan_sessions",
+    "check_orphan",
     "check_root_outside_assumeroot",
 )
 PARAMS: dict[str, dict[str, Any]] = {"assume_root_session_timeline": {"session_id": P04_SESSION}}
 
 
-def _make() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("assume_root_make", HERE / "make.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE = _make()
+MAKE = load_module(HERE / "make.py")
 
 
 @pytest.fixture(scope="module")
 def fixture_trail() -> Iterator[Trail]:
     with Trail() as t:
         summary = t.ingest(HERE)
-        assert (summary.ok, summary.stored) == (True, 28)
+        assert (summary.ok, summary.stored) == (True, 48)
         yield t
 
 
@@ -74,9 +64,12 @@ def _utc(text: str) -> datetime:
 def test_golden_over_the_sample(
     sample_trail: Trail, golden: Callable[[str, str], None], name: str
 ) -> None:
-    golden(
-        f"queries/{name}.csv", module_result(sample_trail, name, PARAMS.get(name, {})).write_csv()
-    )
+    """Each module's rows; a check module's as its findings (the columns every finding shares
+    added, see trailscope.findings)."""
+    df = module_result(sample_trail, name, PARAMS.get(name, {}))
+    if name.startswith(findings.CHECK_PREFIX):
+        df = findings.raised(sample_trail.analysis, name.removeprefix(findings.CHECK_PREFIX))
+    golden(f"queries/{name}.csv", df.write_csv())
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -101,15 +94,52 @@ def test_policy_modules_hold_the_json(sample_trail: Trail) -> None:
     for arn, policy in data["policies"].items():
         current = _rows(policies, policy_arn=arn, allowed_until=None)
         assert sorted(r["action"] for r in current) == sorted(policy["actions"])
-    (removed,) = _rows(policies, action="iam:DeleteVirtualMFADevice")
-    assert (str(removed["allowed_from"]), str(removed["allowed_until"])) == (
-        "2024-11-14",
-        "2025-01-07",
-    )
+    # every task policy is still v1 (IAMTrail/MAMIP): no action is bounded by a date
+    assert policies.filter(
+        pl.col("allowed_from").is_not_null() | pl.col("allowed_until").is_not_null()
+    ).is_empty()
+    (mfa,) = _rows(policies, action="iam:DeleteVirtualMFADevice")
+    assert (mfa["policy_name"], mfa["denied_in_practice"]) == ("IAMDeleteRootUserCredentials", True)
+    assert policies.filter(pl.col("denied_in_practice")).height == 1
+    features = dict(zip(policies["policy_name"], policies["feature"], strict=True))
+    assert features == {
+        "IAMAuditRootUserCredentials": None,
+        "IAMCreateRootUserPassword": "RootSessions",
+        "IAMDeleteRootUserCredentials": "RootCredentialsManagement",
+        "S3UnlockBucketPolicy": "RootSessions",
+        "SQSUnlockQueuePolicy": "RootSessions",
+    }
     actions = sample_trail.query("task_event_actions")
     assert len(actions) == len(data["event_actions"])
     assert _rows(actions, event_name="ListBuckets")[0]["action"] == "s3:ListAllMyBuckets"
     assert _rows(actions, event_name="ConsoleLogin")[0]["action"] is None
+
+
+def test_every_fact_says_its_source_and_whether_it_is_confirmed() -> None:
+    """task_policies.json (issue 15): each fact the checks rest on carries `source` (a list of
+    AWS pages or archived IAM output) and `confirmed`."""
+    data = sessions.load_task_policies()
+
+    def fact(where: str, f: dict[str, Any]) -> None:
+        assert isinstance(f.get("confirmed"), bool), where
+        source = f.get("source")
+        assert source and (isinstance(source, str) or all(source)), where
+
+    facts = [(f"assume_root.{k}", v) for k, v in data["assume_root"].items()]
+    facts += [
+        (f"reference_corrections[{i}]", f) for i, f in enumerate(data["reference_corrections"])
+    ]
+    facts += [(f"notes[{i}]", f) for i, f in enumerate(data["notes"])]
+    for arn, policy in data["policies"].items():
+        facts += [(arn, policy), (f"{arn} version", policy["version"])]
+        facts += [(f"{arn} feature", policy["feature"])]
+        facts += [(f"{arn} {k}", v) for k, v in policy.get("denied_in_practice", {}).items()]
+        facts += [(f"{arn} doc", f) for f in policy.get("documentation_history", [])]
+    assert len(facts) > 40
+    for where, f in facts:
+        fact(where, f)
+    versions = {p["name"]: p["version"]["value"][:2] for p in data["policies"].values()}
+    assert set(versions.values()) == {"v1"}  # no task policy has a v2 (IAMTrail, MAMIP)
 
 
 # sessions of the sample organization -----------------------------------------------------------
@@ -119,16 +149,13 @@ def test_one_row_per_call_failed_ones_too_and_the_orphan(sample_trail: Trail) ->
     df = sample_trail.sessions()
     assert df.columns == list(load_queries()["assume_root_sessions"].outputs)
     calls = df.filter(pl.col("session_kind") == "assume_root")
-    assert len(calls) == 22  # the README's table of AssumeRoot calls
+    assert len(calls) == 26  # the README's table of AssumeRoot calls
     assert sorted(calls.filter(pl.col("outcome") == "failed")["error_code"].to_list()) == [
-        "AccessDenied",
-        "AccessDenied",
-        "AccessDenied",
-        "AccessDenied",
+        *["AccessDenied"] * 5,  # P07-P10, and P25 by root credentials
         "Throttling",
         "ValidationError",
     ]
-    (orphan,) = _rows(df, session_kind="orphan")
+    orphan, late = _rows(df, session_kind="orphan")  # P12, and P27 after the caller logs end
     assert (
         orphan["session_id"],
         orphan["target_account_id"],
@@ -136,6 +163,7 @@ def test_one_row_per_call_failed_ones_too_and_the_orphan(sample_trail: Trail) ->
         orphan["caller_arn"],
     ) == ("ASIAP3YNZBADRG5FVBVE", "400000000011", 3, None)
     assert orphan["issued_at"] == _utc("2026-10-07 12:58:03")  # its creationDate
+    assert (late["target_account_id"], late["events"]) == ("400000000012", 2)
 
 
 def test_calls_are_read_whatever_their_form(sample_trail: Trail) -> None:
@@ -213,7 +241,7 @@ def test_timeline_by_call_or_key(sample_trail: Trail) -> None:
 def test_session_filters(sample_trail: Trail) -> None:
     staging = sample_trail.sessions(account="400000000012")
     assert set(staging["target_account_id"]) == {"400000000012"}
-    assert len(staging) == 4  # P02, P07 (refused), N08, N05
+    assert len(staging) == 7  # P02, P07 (refused), N08, N05, P25 (refused), N12, P27
     day = sample_trail.sessions(since="2026-10-09", until="2026-10-09T12:00:31Z")
     assert len(day) == 4
 
@@ -224,11 +252,11 @@ def test_session_filters(sample_trail: Trail) -> None:
 def test_root_sessions_never_count_as_long_term_root_use(sample_trail: Trail) -> None:
     activity = sample_trail.query("root_long_term_activity")
     long_term = set(activity["event_id"])
-    expected = {e for c in ("P13", "P14", "P15") for e in CASES[c].event_ids}
+    expected = {e for c in ("P13", "P14", "P15", "P25") for e in CASES[c].event_ids}
     assert long_term == expected
     assert [r["credential"] for r in _rows(activity, account_id="400000000013")] == [
         "access key"
-    ] * 3
+    ] * 4  # P14, and P25's AssumeRoot with the same key
     assert {r["episode_id"] for r in _rows(activity, account_id="400000000015")} == {
         "400000000015/2026-10-08T17:31:02Z"
     }
@@ -265,27 +293,39 @@ def test_fixture_files_are_what_make_py_writes() -> None:
     assert written == MAKE.files(), "run python tests/fixtures/assume_root/make.py"
 
 
-def test_delete_virtual_mfa_device_is_judged_by_the_policy_version_in_force(
+def test_delete_virtual_mfa_device_is_denied_in_practice_at_any_date(
     fixture_trail: Trail,
 ) -> None:
+    """IAMDeleteRootUserCredentials v1 lists DeleteVirtualMFADevice only on the root user,
+    which an MFA device's ARN never is; the IAM User Guide's 2025-01-07 change was to its
+    documentation only (no v2 exists), so no date cut-off applies."""
     events = fixture_trail.query("root_session_events")
-    scope = {r["event_id"]: r["scope"] for r in events.rows(named=True)}
-    assert scope[MAKE.event_id("mfa_v1 2 DeleteVirtualMFADevice")] == "in scope"  # 2024-12-10
-    assert scope[MAKE.event_id("mfa_v2 2 DeleteVirtualMFADevice")] == "out of scope"  # 2025
-    assert scope[MAKE.event_id("mfa_v2 1 DeactivateMFADevice")] == "in scope"
+    scope = {r["event_id"]: (r["scope"], r["outcome"]) for r in events.rows(named=True)}
+    assert scope[MAKE.event_id("mfa_2024 2 DeleteVirtualMFADevice")] == (
+        "denied in practice",
+        "succeeded",
+    )
+    assert scope[MAKE.event_id("mfa_denied 2 DeleteVirtualMFADevice")] == (
+        "denied in practice",
+        "failed",
+    )
+    assert scope[MAKE.event_id("mfa_denied 1 DeactivateMFADevice")] == ("in scope", "succeeded")
+    sessions = {r["session_id"]: r for r in fixture_trail.sessions().rows(named=True)}
+    assert sessions[MAKE.event_id("mfa_2024")]["out_of_scope_events"] == 1
+    assert sessions[MAKE.event_id("mfa_denied")]["out_of_scope_events"] == 0
 
 
 def test_expirations_in_every_form(fixture_trail: Trail) -> None:
     calls = {r["session_id"]: r for r in fixture_trail.query("assume_root_calls").rows(named=True)}
     expected = {
-        "mfa_v1": "2024-12-10 15:22:05",
-        "mfa_v2": "2025-02-03 10:45:00",
+        "mfa_2024": "2024-12-10 15:22:05",
+        "mfa_denied": "2025-02-03 10:45:00",
         "iso": "2025-03-04 10:15:00",
         "long": "2025-05-06 09:20:00",
     }
     for label, when in expected.items():
         assert calls[MAKE.event_id(label)]["expires_at"] == _utc(when), label
-    assert "\u202f" in calls[MAKE.event_id("mfa_v2")]["expiration_text"]
+    assert "\u202f" in calls[MAKE.event_id("mfa_denied")]["expiration_text"]
     assert calls[MAKE.event_id("odd")]["expires_at"] is None
 
 
@@ -305,7 +345,8 @@ def test_a_copy_in_the_target_and_events_without_the_flag(fixture_trail: Trail) 
         "in scope",
         "in scope",
     ]
-    assert fixture_trail.query("root_long_term_activity")["event_id"].to_list() == [
+    long_term = fixture_trail.query("root_long_term_activity")
+    assert long_term.filter(pl.col("account_id") == MAKE.TARGETS["keys"])["event_id"].to_list() == [
         MAKE.event_id("keys 1 ListBuckets with deleted key"),
         MAKE.event_id("keys 2 failed console login"),
     ]
@@ -326,4 +367,34 @@ def test_every_way_out_of_scope(fixture_trail: Trail) -> None:
         "eu-central-1",
         "us-east-1",
         "eu-central-1",
+    ]
+
+
+def test_a_root_temporary_key_is_not_always_a_console_session(fixture_trail: Trail) -> None:
+    """Root credentials can call GetSessionToken (STS API reference): its ASIA key is a
+    temporary key, a console session only where the record says sessionCredentialFromConsole."""
+    activity = fixture_trail.query("root_long_term_activity")
+    doors = _rows(activity, account_id=MAKE.TARGETS["tempkey"])
+    assert [(r["event_name"], r["credential"]) for r in doors] == [
+        ("GetSessionToken", "access key"),
+        ("ListBuckets", "temporary key"),
+    ]
+
+
+def test_password_changes_are_in_the_root_credential_history(fixture_trail: Trail) -> None:
+    """PasswordUpdated is a root password change; {"PasswordUpdated": "Failure"} (no errorCode,
+    as real captures show it) is a failed one."""
+    changes = fixture_trail.query("root_credential_changes")
+    mine = _rows(changes, account_id=MAKE.TARGETS["password"])
+    assert [(r["credential"], r["change"], r["outcome"], r["error_code"]) for r in mine] == [
+        ("password", "updated", "failed", "Failure"),
+        ("password", "updated", "succeeded", None),
+    ]
+    activity = _rows(
+        fixture_trail.query("root_long_term_activity"), account_id=MAKE.TARGETS["password"]
+    )
+    assert [(r["event_name"], r["credential"], r["outcome"]) for r in activity] == [
+        ("ConsoleLogin", "console sign-in", "succeeded"),
+        ("PasswordUpdated", "password change", "failed"),
+        ("PasswordUpdated", "password change", "succeeded"),
     ]

@@ -1,4 +1,10 @@
-"""Query modules: plain SQL files in queries/ with a `-- key: value` header that is their contract."""
+"""Query modules: plain SQL files in queries/ with a `-- key: value` header that is their contract,
+and the Analysis object that runs them on a connection.
+
+The header: `title`, `inputs` (the tables and modules the SQL reads), `outputs` (its columns, in
+order) are required; `description`, `params` (DuckDB `$name` parameters; `name = null` makes one
+optional, null when not given) and `tags` are optional.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ class Query:
     params: tuple[str, ...]
     tags: tuple[str, ...]
     sql: str
+    optional: frozenset[str] = frozenset()  # parameters written `name = null`: null if not given
 
 
 def sql_literal(value: Any) -> str:
@@ -61,15 +68,20 @@ def parse_query(name: str, text: str) -> Query:
     missing = [k for k in REQUIRED_KEYS if k not in header]
     if missing:
         raise TrailscopeError(f"query {name}: header lacks {', '.join(missing)}")
+    params = _split(header.get("params", ""))
+    optional = {p.partition("=")[0].strip() for p in params if "=" in p}
+    if any(p.partition("=")[2].strip() != "null" for p in params if "=" in p):
+        raise TrailscopeError(f"query {name}: a parameter's default can only be null")
     return Query(
         name=name,
         title=header["title"],
         description=header.get("description", ""),
         inputs=_split(header["inputs"]),
         outputs=_split(header["outputs"]),
-        params=_split(header.get("params", "")),
+        params=tuple(p.partition("=")[0].strip() for p in params),
         tags=_split(header.get("tags", "")),
         sql=text,
+        optional=frozenset(optional),
     )
 
 
@@ -83,75 +95,99 @@ def load_queries() -> dict[str, Query]:
     }
 
 
-def get_query(name: str) -> Query:
-    queries = load_queries()
-    if name not in queries:
-        known = ", ".join(queries) or "none"
-        raise UnknownQuery(f"no query module named {name!r} (known: {known})")
-    return queries[name]
+class Analysis:
+    """The query modules on one DuckDB connection: the layer below Trail that the domain modules
+    (findings, sessions, organization, pivots) and the report builder take.
 
+    The modules are read and parsed once. `run` executes one with DuckDB named parameters
+    (never string formatting), after computing the modules it names in `inputs:` as temporary
+    tables of those names, so modules compose instead of copying each other's SQL. Each
+    computed table is kept with the parameter values it was computed with and used again by
+    any run with the same values (a parameter-free module is computed once per connection);
+    `forget` drops them all when the events change. A module run for its own rows is kept only
+    when they are filtered (`where`): a pivot's rows can be many.
+    """
 
-def create_input_views(
-    con: duckdb.DuckDBPyConnection,
-    query: Query,
-    modules: dict[str, Query] | None = None,
-    params: dict[str, Any] | None = None,
-) -> None:
-    """Make every module that `query` names in its `inputs:` a temporary table of that name,
-    so modules compose instead of copying each other's SQL. A parameter-free module is
-    computed once per connection (a view would be computed again by every query naming it);
-    `forget_inputs` drops them when the events change. A module with parameters is computed
-    afresh with the caller's values of them, which the caller must therefore take too."""
-    modules = load_queries() if modules is None else modules
-    params = params or {}
-    for name in query.inputs:
-        module = modules.get(name)
-        if module is None:
-            continue  # a table
-        missing = [p for p in module.params if p not in params]
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, database: str = ":memory:") -> None:
+        self.con = con
+        self.database = database  # the file the connection reads, as reports name it
+        self.modules = load_queries()
+        self._kept: dict[str, tuple[str, str]] = {}  # module -> (its SQL, its parameters)
+
+    def module(self, name: str) -> Query:
+        if name not in self.modules:
+            known = ", ".join(self.modules) or "none"
+            raise UnknownQuery(f"no query module named {name!r} (known: {known})")
+        return self.modules[name]
+
+    def run(self, name: str, *, where: str = "", **params: Any) -> pl.DataFrame:
+        """The rows of module `name`, in its order; `where` is a condition on its columns, SQL
+        of the caller's own with `$name` values taken from `params` like the module's."""
+        return self.run_query(self.module(name), where=where, **params)
+
+    def run_query(self, query: Query, *, where: str = "", **params: Any) -> pl.DataFrame:
+        """`run` for a query given as a Query (a module or one composed by the caller)."""
+        missing = [p for p in query.params if p not in params and p not in query.optional]
         if missing:
+            raise MissingParameter(f"query {query.name} needs --param for: {', '.join(missing)}")
+        values = {p: params.get(p) for p in query.params} | {
+            k: v for k, v in params.items() if k not in query.params
+        }
+        if where:  # the rows are kept, to be selected from
+            self._compute(query, values)
+            text = f"select * from temp.main.{query.name}\nwhere {where}"
+        else:  # only its inputs are: a pivot's rows can be many, and are asked for once
+            self._compute_inputs(query, values)
+            text = query.sql
+        df: pl.DataFrame = self.con.sql(text, params=_used(text, values)).pl()
+        if tuple(df.columns) != query.outputs:
             raise TrailscopeError(
-                f"query {query.name} reads module {name}, whose parameters "
-                f"{', '.join(missing)} it does not take"
+                f"query {query.name} returned columns {df.columns}, its header says {query.outputs}"
             )
-        if (
-            not module.params
-            and con.sql(
-                "select 1 from duckdb_tables() where temporary and table_name = $name",
-                params={"name": name},
-            ).fetchall()
-        ):
-            continue
-        create_input_views(con, module, modules, params)
-        con.sql(
-            f"create or replace temp table {name} as\n{module.sql.rstrip().rstrip(';')}",
-            params=_used(module.sql, params),
+        return df
+
+    def sql(self, text: str, **params: Any) -> pl.DataFrame:
+        """Ad-hoc SQL; `$name` placeholders take the keyword arguments."""
+        df: pl.DataFrame = self.con.sql(text, params=params or None).pl()
+        return df
+
+    def forget(self) -> None:
+        """Drop every table computed so far, because the events they rest on changed."""
+        for name in self._kept:
+            self.con.sql(f"drop table if exists temp.main.{name}")
+        self._kept.clear()
+
+    def _compute(self, query: Query, values: dict[str, Any]) -> None:
+        """Make `query` a temporary table computed with `values`, and every module it reads,
+        keeping those already computed with the same ones."""
+        own = {p: values.get(p) for p in query.params}
+        key = (query.sql, repr(sorted(own.items())))
+        if self._kept.get(query.name) == key:
+            return
+        self._compute_inputs(query, own)
+        self._kept.pop(query.name, None)
+        self.con.sql(
+            f"create or replace temp table {query.name} as\n{query.sql.rstrip().rstrip(';')}",
+            params=_used(query.sql, own),
         )
+        self._kept[query.name] = key
+
+    def _compute_inputs(self, query: Query, values: dict[str, Any]) -> None:
+        own = {p: values.get(p) for p in query.params}
+        for name in query.inputs:
+            module = self.modules.get(name)
+            if module is None:
+                continue  # a table
+            missing = [p for p in module.params if p not in query.params]
+            if missing:
+                raise TrailscopeError(
+                    f"query {query.name} reads module {name}, whose parameters "
+                    f"{', '.join(missing)} it does not take"
+                )
+            self._compute(module, own)
 
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The parameters the SQL text itself names: a module may take parameters only to hand
     them to an input module, and DuckDB refuses values for names the statement lacks."""
     return {p: v for p, v in params.items() if re.search(rf"\${p}\b", sql)} or None
-
-
-def forget_inputs(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the input modules computed so far, because the events they rest on changed."""
-    modules = load_queries()
-    for (name,) in con.sql("select table_name from duckdb_tables() where temporary").fetchall():
-        if name in modules:
-            con.sql(f"drop table {name}")
-
-
-def run_query(con: duckdb.DuckDBPyConnection, query: Query, **params: Any) -> pl.DataFrame:
-    """Run a module with DuckDB named parameters (never string formatting) and check its outputs."""
-    missing = [p for p in query.params if p not in params]
-    if missing:
-        raise MissingParameter(f"query {query.name} needs --param for: {', '.join(missing)}")
-    create_input_views(con, query, params=params)
-    df: pl.DataFrame = con.sql(query.sql, params=_used(query.sql, params)).pl()
-    if tuple(df.columns) != query.outputs:
-        raise TrailscopeError(
-            f"query {query.name} returned columns {df.columns}, its header says {query.outputs}"
-        )
-    return df

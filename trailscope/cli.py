@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trailscope import __version__
+from trailscope.period import BadTime, parse_time
 from trailscope.schema import MAX_FILE_SIZE
 
 if TYPE_CHECKING:
@@ -59,6 +61,24 @@ class _Error(click.ClickException):
 
     def format_message(self) -> str:
         return _safe(self.message)
+
+
+def _time_option(name: str, text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--since or --until, parsed here, once: a day is its start for --since and its end for
+    --until, an ISO time keeps its zone (UTC without one); a bad value stops with one line."""
+    end = name == "--until"
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
+        try:
+            return parse_time(value, end=end)
+        except BadTime as e:
+            raise click.ClickException(f"{name}: {e}") from e
+
+    return click.option(name, callback=parse, help=text)
+
+
+SINCE = "From this date (its start) or ISO time (UTC unless it gives a zone)."
+UNTIL = "Up to this date (its end) or ISO time (UTC unless it gives a zone)."
 
 
 @contextmanager
@@ -138,8 +158,8 @@ def cli() -> None:
     help="Only this account (repeatable); prunes the S3 key layout before files are opened.",
 )
 @click.option("--region", multiple=True, help="Only this region (repeatable).")
-@click.option("--since", help="Only days from this date or ISO time (by the key layout).")
-@click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@_time_option("--since", "Only days from this date or ISO time (by the key layout).")
+@_time_option("--until", "Only days up to this date or ISO time (by the key layout).")
 @click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
 @click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
 @click.option("--s3-region", help="The bucket's region, for s3:// sources.")
@@ -157,8 +177,8 @@ def ingest(
     db: Path,
     account: tuple[str, ...],
     region: tuple[str, ...],
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     profile: str | None,
     endpoint_url: str | None,
     s3_region: str | None,
@@ -245,6 +265,79 @@ def _size(text: str) -> int:
     return size
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@DB_OPTION
+@click.option(
+    "--public-keys",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CloudTrail's public keys: a file of `aws cloudtrail list-public-keys` output "
+    "(repeatable, one per region). Without it, s3:// sources ask ListPublicKeys.",
+)
+@click.option("--account", multiple=True, help="Only this account (repeatable).")
+@click.option("--region", multiple=True, help="Only this region (repeatable).")
+@click.option("--since", help="Only days from this date or ISO time (by the key layout).")
+@click.option("--until", help="Only days up to this date or ISO time (by the key layout).")
+@click.option("--profile", help="AWS profile for s3:// sources (default: the standard chain).")
+@click.option("--endpoint-url", help="An S3-compatible store's endpoint, for s3:// sources.")
+@click.option("--s3-region", help="The bucket's region, for s3:// sources.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary.")
+def verify(
+    sources: tuple[str, ...],
+    db: Path,
+    public_keys: tuple[Path, ...],
+    account: tuple[str, ...],
+    region: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    s3_region: str | None,
+    quiet: bool,
+) -> None:
+    """Prove the logs are the ones CloudTrail delivered, with its signed digest files.
+
+    SOURCES are the trees or s3://bucket/prefix URLs holding the CloudTrail-Digest folders
+    (those ingested, as a rule). Every digest's signature and link to the one before is
+    checked, and every log file the database holds is read again and hashed: valid,
+    modified, appended, not covered by any digest, or deleted (a valid digest lists it, the
+    sources lack it). The results go to the integrity_files and integrity_digests tables, the
+    report and `trailscope findings --check integrity`. A local copy has no signature for its
+    newest digest (S3 keeps it in the object's metadata): those files are unverified.
+    Exit status: 0 when nothing was found changed, removed, added or forged, 3 when something
+    was (listed in the summary and the tables), 1 on an error.
+
+    Example:
+
+    \b
+        aws cloudtrail list-public-keys --region us-east-1 \\
+            --start-time 2026-10-01 --end-time 2026-11-01 > keys-us-east-1.json
+        trailscope verify ~/exports/AWSLogs --db trail.duckdb --public-keys keys-us-east-1.json
+        trailscope verify s3://org-trail-bucket/ --db trail.duckdb --profile audit
+    """
+    from trailscope.trail import Trail
+
+    with _errors(), Trail(db) as trail:
+        summary = trail.verify(
+            *sources,
+            public_keys=public_keys,
+            account=account,
+            region=region,
+            since=since,
+            until=until,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            s3_region=s3_region,
+        )
+    if not quiet:
+        for line in summary.lines():
+            click.echo(line, err=True)
+    if not summary.ok:
+        sys.exit(EXIT_REJECTED)
+
+
 class _Progress:
     """One status line on the terminal: files, events, MB/s."""
 
@@ -303,8 +396,8 @@ def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
         ),
         click.option("--ip", help="The source IP address, exactly."),
         click.option("--account", help="The account that received the event or owns the caller."),
-        click.option("--since", help="From this date or ISO time (UTC)."),
-        click.option("--until", help="Up to this date or ISO time (UTC)."),
+        _time_option("--since", SINCE),
+        _time_option("--until", UNTIL),
         click.option(
             "--follow",
             is_flag=True,
@@ -396,7 +489,8 @@ def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | 
     Example:
 
     \b
-        trailscope query ingest_coverage --db trail.duckdb --format csv
+        trailscope query coverage --db trail.duckdb --format csv
+        trailscope query org_state_at --param at=2026-10-07T12:00:00Z
     """
     from trailscope import output as out
 
@@ -416,7 +510,8 @@ def list_queries() -> None:
     from trailscope.analysis import load_queries
 
     for q in load_queries().values():
-        params = f" ({', '.join('--param ' + p + '=...' for p in q.params)})" if q.params else ""
+        given = [f"[--param {p}=...]" if p in q.optional else f"--param {p}=..." for p in q.params]
+        params = f" ({', '.join(given)})" if given else ""
         click.echo(f"{q.name}{params}\n    {q.title}")
 
 
@@ -432,8 +527,8 @@ def list_queries() -> None:
 )
 @OUTPUT_OPTION
 @click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): the monthly report.")
-@click.option("--since", help="From this date or ISO time.")
-@click.option("--until", help="Up to this date or ISO time.")
+@_time_option("--since", SINCE)
+@_time_option("--until", UNTIL)
 @click.option("--account", multiple=True, help="Only this account (repeatable).")
 @click.option(
     "--template-dir",
@@ -453,8 +548,8 @@ def report(
     fmt: str,
     output: Path | None,
     month: str | None,
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     account: tuple[str, ...],
     template_dir: tuple[str, ...],
     principal: str | None,
@@ -555,14 +650,15 @@ def schema() -> None:
     help="Only findings of this severity or worse.",
 )
 @click.option("--account", help="Only findings about this account.")
-@click.option("--since", help="Only findings at or after this ISO time (UTC).")
-@click.option("--until", help="Only findings at or before this ISO time (UTC).")
+@_time_option("--since", "Only findings from this date (its start) or ISO time (UTC).")
+@_time_option("--until", "Only findings up to this date (its end) or ISO time (UTC).")
 @click.option(
     "--check",
     "checks",
     multiple=True,
-    help="Only this check (repeatable): duration, "
-    "task_scope, authorization, orphan, root_outside_assumeroot, duplicate_conflict.",
+    help="Only this check (repeatable): the name of a check_* query module without its "
+    "prefix (duration, task_scope, authorization, orphan, root_outside_assumeroot, org_changes, "
+    "integrity, duplicate_conflict).",
 )
 @click.option(
     "--allow-list",
@@ -576,8 +672,8 @@ def findings(
     db: Path,
     severity: str | None,
     account: str | None,
-    since: str | None,
-    until: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
     checks: tuple[str, ...],
     allow_list: Path | None,
     fmt: str,

@@ -42,7 +42,7 @@ def run(logs: Path | None, out: Path) -> DemoResult:
     with Trail(db) as trail:
         summary = trail.ingest(logs)
     with Trail(db, read_only=True) as trail:
-        context = build(trail, Scope())  # once, for both reports and the summary
+        context = build(trail.analysis, Scope())  # once, for both reports and the summary
     reports = []
     for fmt, name in (("html", "report.html"), ("md", "report.md")):
         path = out / name

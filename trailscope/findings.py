@@ -1,12 +1,28 @@
 """Findings: what the checks raise, in one shape, with stable IDs, filters and an allow-list.
 
-Every check is a query module named `check_<something>.sql` whose outputs are FINDING_COLUMNS;
-`findings()` runs them all. A finding's ID is the first 16 hex digits of
-sha256("<check>/<rule>/<evidence event IDs, comma-joined>"), computed in the modules: the same
-logs give the same IDs. The allow-list marks findings as accepted (approved break-glass use),
-never hides them.
+A check is a query module named `check_<name>.sql`, and that name is all it takes to join the
+findings: `findings()` runs every such module, with no list to edit. The contract of a check
+module, checked when it runs:
 
-Allow-list format (JSON, so it reads the same on every supported Python):
+- its `outputs:` are exactly CHECK_COLUMNS, one row per finding: rule (the check's own name for
+  what it found), severity (one of SEVERITIES), account_id, principal, session_id, event_time
+  (when it happened; never null), title (one line), explanation (what the logs show and what to
+  do; where they cannot settle a fact, say it is unknown), evidence_event_ids (the eventIDs the
+  finding rests on, comma-joined, in time order), context_event_ids (events that explain it
+  without being part of it, comma-joined; null or empty when none);
+- a finding that rests on no event (a deleted log file, a digest) adds one more output column,
+  finding_key, naming what it is about (a path), which its ID is made from instead;
+- it stays plain runnable SQL with the usual header, ending in an ORDER BY, like any module.
+A check that reads a table an older database lacks (integrity_files before `trailscope verify`
+existed) raises nothing there.
+
+This module adds what every finding shares, written once here: `check` = <name>, and
+`finding_id` = the first 16 hex digits of sha256("<name>/<rule>/<evidence_event_ids>") (or
+"<name>/<rule>/<finding_key>"), so the same logs give the same IDs; then filters (severity and worse, accounts, period, principal,
+sessions, checks) in SQL and sorts by event_time, check, rule, finding_id.
+
+The allow-list marks findings as accepted (approved break-glass use), never hides them. Its
+format (JSON, so it reads the same on every supported Python):
 
     {"accept": [
       {"reason": "quarterly root-credential audit, change CHG-1042",
@@ -24,27 +40,24 @@ an ISO time): approval covers activity in its period, not whatever comes after.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trailscope import analysis
+from trailscope.analysis import Query, sql_literal
 from trailscope.errors import TrailscopeError
+from trailscope.period import ALL_TIME, BadTime, Period, parse_time
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
 
-    from trailscope.trail import Trail
+    from trailscope.analysis import Analysis
 
-FINDING_COLUMNS = (
-    "finding_id",
-    "check",
+CHECK_COLUMNS = (
     "rule",
     "severity",
     "account_id",
@@ -56,16 +69,9 @@ FINDING_COLUMNS = (
     "evidence_event_ids",
     "context_event_ids",
 )
+FINDING_COLUMNS = ("finding_id", "check", *CHECK_COLUMNS)
 OUTPUT_COLUMNS = (*FINDING_COLUMNS, "accepted", "accepted_reason")
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
-CHECKS = (
-    "duration",
-    "task_scope",
-    "authorization",
-    "orphan",
-    "root_outside_assumeroot",
-    "duplicate_conflict",
-)
 # what a terminal table shows; csv and json carry every column
 TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title", "accepted")
 CHECK_PREFIX = "check_"
@@ -74,54 +80,6 @@ _MATCHERS = ("finding_id", "check", "rule", "severity", "account", "principal", 
 
 class BadAllowList(TrailscopeError):
     """The allow-list file cannot be read or an entry is malformed."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding, as every check reports it."""
-
-    finding_id: str
-    check: str
-    rule: str
-    severity: str
-    account_id: str | None
-    principal: str | None
-    session_id: str | None
-    event_time: datetime
-    title: str
-    explanation: str
-    evidence_event_ids: tuple[str, ...]
-    context_event_ids: tuple[str, ...] = ()
-    accepted: bool = False
-    accepted_reason: str | None = None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Finding:
-        def ids(text: str | None) -> tuple[str, ...]:
-            return tuple(i for i in (text or "").split(",") if i)
-
-        return cls(
-            finding_id=row["finding_id"],
-            check=row["check"],
-            rule=row["rule"],
-            severity=row["severity"],
-            account_id=row["account_id"],
-            principal=row["principal"],
-            session_id=row["session_id"],
-            event_time=row["event_time"],
-            title=row["title"],
-            explanation=row["explanation"],
-            evidence_event_ids=ids(row["evidence_event_ids"]),
-            context_event_ids=ids(row.get("context_event_ids")),
-            accepted=bool(row.get("accepted", False)),
-            accepted_reason=row.get("accepted_reason"),
-        )
-
-
-def finding_id(check: str, rule: str, evidence_event_ids: Iterable[str]) -> str:
-    """The stable ID the check modules compute: same check, rule and evidence, same ID."""
-    text = f"{check}/{rule}/{','.join(evidence_event_ids)}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -150,17 +108,14 @@ class AllowEntry:
 
 def _until(text: str, where: str) -> datetime:
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise BadAllowList(
-                f"{where}: expires {text!r} is neither a date (2026-12-31) nor an ISO time"
-            ) from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
-    return end - timedelta(microseconds=1)
+        until = parse_time(text, end=True)
+    except BadTime:
+        until = None
+    if until is None:
+        raise BadAllowList(
+            f"{where}: expires {text!r} is neither a date (2026-12-31) nor an ISO time"
+        )
+    return until
 
 
 def load_allow_list(path: str | Path) -> tuple[AllowEntry, ...]:
@@ -192,43 +147,57 @@ def load_allow_list(path: str | Path) -> tuple[AllowEntry, ...]:
     return tuple(entries)
 
 
-def check_modules() -> tuple[str, ...]:
-    """The names of the check modules: every query module named check_*."""
-    return tuple(n for n in analysis.load_queries() if n.startswith(CHECK_PREFIX))
+def checks(analysis: Analysis) -> tuple[str, ...]:
+    """The names of the checks: every query module check_<name>, as <name>."""
+    return tuple(
+        n.removeprefix(CHECK_PREFIX) for n in analysis.modules if n.startswith(CHECK_PREFIX)
+    )
 
 
-def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    from trailscope.trail import Trail
-
-    return source.con if isinstance(source, Trail) else source
-
-
-def run_checks(source: Trail | duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every check module's findings, in one frame of FINDING_COLUMNS."""
-    import polars as pl
-
-    from trailscope.output import times_python_holds
-
-    queries = analysis.load_queries()
-    frames = []
-    for name in check_modules():
-        query = queries[name]
-        if query.outputs != FINDING_COLUMNS:
+def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
+    """The findings of the checks `names`, in FINDING_COLUMNS: each check module's rows with
+    the columns every finding shares (the one place they are written)."""
+    parts, used = [], []
+    for name in names:
+        module = analysis.module(CHECK_PREFIX + name)
+        if module.outputs not in (CHECK_COLUMNS, (*CHECK_COLUMNS, "finding_key")):
             raise TrailscopeError(
-                f"check module {name} does not return the findings columns "
-                f"({', '.join(FINDING_COLUMNS)})"
+                f"check module {module.name} does not return the check columns "
+                f"({', '.join(CHECK_COLUMNS)}[, finding_key]): see trailscope/findings.py"
             )
-        # a time Python cannot hold (infinity, from a database written otherwise) is unknown
-        frames.append(times_python_holds(analysis.run_query(_con(source), query)))
-    if not frames:
-        return pl.DataFrame(schema=dict.fromkeys(FINDING_COLUMNS, pl.String))
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def _utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        key = "finding_key" if "finding_key" in module.outputs else "cast(null as varchar)"
+        columns = ", ".join(CHECK_COLUMNS)
+        parts.append(
+            f'select {sql_literal(name)} as "check", {columns}, {key} as finding_key '
+            f"from {module.name}"
+        )
+        used.append(module.name)
+    union = "\n    union all\n    ".join(parts) or (
+        "select "
+        + ", ".join(
+            f'cast(null as varchar) as "{c}"' for c in ("check", *CHECK_COLUMNS, "finding_key")
+        )
+        + " where false"
+    )
+    sql = f"""select
+    substr(sha256(concat("check", '/', rule, '/', coalesce(finding_key, evidence_event_ids))),
+           1, 16) as finding_id,
+    "check", {", ".join(CHECK_COLUMNS[:-1])},
+    nullif(context_event_ids, '') as context_event_ids
+from (
+    {union}
+) as raised
+order by event_time, "check", rule, finding_id"""
+    return Query(
+        name="raised_findings",
+        title="Every check's findings",
+        description="",
+        inputs=tuple(used),
+        outputs=FINDING_COLUMNS,
+        params=(),
+        tags=("findings",),
+        sql=sql,
+    )
 
 
 def accept(df: pl.DataFrame, entries: Sequence[AllowEntry]) -> pl.DataFrame:
@@ -245,54 +214,63 @@ def accept(df: pl.DataFrame, entries: Sequence[AllowEntry]) -> pl.DataFrame:
 
 
 def findings(
-    source: Trail | duckdb.DuckDBPyConnection,
+    analysis: Analysis,
     *,
+    period: Period = ALL_TIME,
     severity: str | None = None,
-    account: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    accounts: Sequence[str] = (),
     check: str | Sequence[str] | None = None,
+    principal_like: str | None = None,
+    session_ids: Sequence[str] | None = None,
     allow_list: str | Path | Sequence[AllowEntry] | None = None,
 ) -> pl.DataFrame:
-    """All findings, most recent last. `severity` keeps that level and worse; `account`,
-    `check` (one name or several), `since` and `until` (inclusive, UTC when naive) filter;
+    """All findings, most recent last, in OUTPUT_COLUMNS. `severity` keeps that level and
+    worse; `period` (event_time), `accounts`, `check` (one name or several),
+    `principal_like` (a case-insensitive part of the principal) and `session_ids` filter;
     `allow_list` (a file or loaded entries) marks approved ones as accepted."""
-    import polars as pl
-
+    known = checks(analysis)
+    wanted = known if check is None else ((check,) if isinstance(check, str) else tuple(check))
+    if set(wanted) - set(known):
+        raise TrailscopeError(
+            f"unknown check {', '.join(sorted(set(wanted) - set(known)))}; "
+            f"choose from {', '.join(sorted(known))}"
+        )
     if severity is not None and severity not in SEVERITIES:
         raise TrailscopeError(
             f"unknown severity {severity!r}; choose one of {', '.join(SEVERITIES)}"
         )
-    df = run_checks(source)
-    if check is not None:
-        wanted = {check} if isinstance(check, str) else set(check)
-        known = {*CHECKS, *df["check"].unique().to_list()}
-        if wanted - known:
-            raise TrailscopeError(
-                f"unknown check {', '.join(sorted(wanted - known))}; "
-                f"choose from {', '.join(sorted(known))}"
-            )
-        df = df.filter(pl.col("check").is_in(sorted(wanted)))
+    where = period.conditions("event_time")
     if severity is not None:
-        df = df.filter(pl.col("severity").is_in(SEVERITIES[: SEVERITIES.index(severity) + 1]))
-    if account:
-        df = df.filter(pl.col("account_id") == account)
-    if since is not None:
-        df = df.filter(pl.col("event_time") >= _utc(since))
-    if until is not None:
-        df = df.filter(pl.col("event_time") <= _utc(until))
+        where.append("list_contains($severities, severity)")
+    if accounts:
+        where.append("list_contains($accounts, account_id)")
+    if principal_like:
+        where.append("contains(lower(principal), lower($principal_like))")
+    if session_ids is not None:
+        where.append("list_contains($session_ids, session_id)")
+    df = analysis.run_query(
+        _raised(analysis, [n for n in known if n in wanted]),
+        where=" and ".join(where),
+        **period.params(),
+        severities=list(SEVERITIES[: SEVERITIES.index(severity) + 1]) if severity else None,
+        accounts=list(accounts),
+        principal_like=principal_like,
+        session_ids=list(session_ids or ()),
+    )
     entries: Sequence[AllowEntry] = ()
     if isinstance(allow_list, (str, Path)):
         entries = load_allow_list(allow_list)
     elif allow_list is not None:
         entries = allow_list
-    df = accept(df, entries).sort("event_time", "check", "rule", "finding_id")
-    return df.select(OUTPUT_COLUMNS)
+    from trailscope.output import times_python_holds
+
+    # a time Python cannot hold (infinity, from a database written otherwise) is unknown
+    return accept(times_python_holds(df), entries)
 
 
-def as_findings(df: pl.DataFrame) -> list[Finding]:
-    """The rows of a findings frame as Finding objects."""
-    return [Finding.from_row(row) for row in df.iter_rows(named=True)]
+def raised(analysis: Analysis, check: str) -> pl.DataFrame:
+    """One check's findings in FINDING_COLUMNS, before any filter or allow-list."""
+    return analysis.run_query(_raised(analysis, [check]))
 
 
 def for_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:

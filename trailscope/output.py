@@ -174,6 +174,9 @@ def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
         df.write_parquet(output)
         return
     df = times_as_text(df)
+    if fmt == "csv" and output is not None:  # straight to the file: a pivot's rows are many
+        csv_safe(_plain(df)).write_csv(output)
+        return
     if fmt == "csv":
         text = csv_safe(_plain(df)).write_csv()
     elif fmt == "json":

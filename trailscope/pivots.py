@@ -2,22 +2,23 @@
 account) to everything connected to it, in time order, and what each identity did.
 
 Both run query modules (queries/timeline.sql, queries/identity_summary.sql) with the pivots
-as DuckDB named parameters; the credential lineage they rest on is in queries/credential_*.sql.
+as DuckDB named parameters. The credential lineage they rest on (queries/credential_*.sql) is
+computed from the pivot's events: only the keys they reach are walked, up to their origin and,
+with `follow`, down to the keys issued from them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trailscope.errors import TrailscopeError
-from trailscope.sources import parse_time
+from trailscope.period import ALL_TIME, Period
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from trailscope.trail import Trail
+    from trailscope.analysis import Analysis
 
 
 class NoPivot(TrailscopeError):
@@ -33,8 +34,8 @@ class Pivots:
     case-insensitive part of one of those or of the user name. session: a role or federated
     session ARN, an issued access key, or the eventID of the call that issued it (an
     AssumeRoot session's ID). ip: the source IP. account: the account that received the event
-    or owns the caller. since/until: bound the rows returned. follow: add what was done with
-    keys issued, hop after hop, from the matching events' keys.
+    or owns the caller. period: bounds the rows returned. follow: add what was done with keys
+    issued, hop after hop, from the matching events' keys. Empty strings count as not given.
     """
 
     access_key: str | None = None
@@ -43,106 +44,42 @@ class Pivots:
     session: str | None = None
     ip: str | None = None
     account: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    period: Period = ALL_TIME
     follow: bool = False
-
-    @classmethod
-    def make(
-        cls,
-        *,
-        access_key: str | None = None,
-        principal: str | None = None,
-        principal_like: str | None = None,
-        session: str | None = None,
-        ip: str | None = None,
-        account: str | None = None,
-        since: str | dt.datetime | None = None,
-        until: str | dt.datetime | None = None,
-        follow: bool = False,
-    ) -> Pivots:
-        """Pivots from user input: empty strings mean not given; since/until are a day (its
-        start, or for until its end) or an ISO time, UTC unless it says otherwise."""
-        return cls(
-            access_key=access_key or None,
-            principal=principal or None,
-            principal_like=principal_like or None,
-            session=session or None,
-            ip=ip or None,
-            account=account or None,
-            since=parse_time(since, end=False),
-            until=parse_time(until, end=True),
-            follow=follow,
-        )
 
     def given(self) -> bool:
         """Whether anything narrows the events down."""
-        return any(v is not None for k, v in asdict(self).items() if k != "follow")
+        return self.period.bounded() or any(self._pivots().values())
+
+    def _pivots(self) -> dict[str, str | None]:
+        return {
+            "access_key": self.access_key or None,
+            "principal": self.principal or None,
+            "principal_like": self.principal_like or None,
+            "session": self.session or None,
+            "ip": self.ip or None,
+            "account": self.account or None,
+        }
 
     def params(self) -> dict[str, Any]:
-        return asdict(self)
+        """The modules' parameters."""
+        return {**self._pivots(), **self.period.params(), "follow": self.follow}
 
 
-def timeline(
-    trail: Trail,
-    *,
-    access_key: str | None = None,
-    principal: str | None = None,
-    principal_like: str | None = None,
-    session: str | None = None,
-    ip: str | None = None,
-    account: str | None = None,
-    since: str | dt.datetime | None = None,
-    until: str | dt.datetime | None = None,
-    follow: bool = False,
-) -> pl.DataFrame:
+def timeline(analysis: Analysis, pivots: Pivots) -> pl.DataFrame:
     """Every event connected to the pivots, in time order: the matching events, the calls that
     issued their keys, and with `follow` everything done downstream of those keys; each row
     with its key's lineage (origin_kind, origin, origin_in_logs, depth)."""
-    pivots = Pivots.make(
-        access_key=access_key,
-        principal=principal,
-        principal_like=principal_like,
-        session=session,
-        ip=ip,
-        account=account,
-        since=since,
-        until=until,
-        follow=follow,
-    )
     if not pivots.given():
         raise NoPivot(
             "a timeline needs a pivot: an access key, principal, session, IP, "
             "account or time range (the summary covers every identity)"
         )
-    return trail.query("timeline", **pivots.params())
+    return analysis.run("timeline", **pivots.params())
 
 
-def summary(
-    trail: Trail,
-    *,
-    access_key: str | None = None,
-    principal: str | None = None,
-    principal_like: str | None = None,
-    session: str | None = None,
-    ip: str | None = None,
-    account: str | None = None,
-    since: str | dt.datetime | None = None,
-    until: str | dt.datetime | None = None,
-    follow: bool = False,
-) -> pl.DataFrame:
+def summary(analysis: Analysis, pivots: Pivots) -> pl.DataFrame:
     """One row per identity, over the events the pivots select (every event without them):
     event counts, first and last seen, APIs that succeeded and failed, regions, source IPs,
     user agents, access keys, accounts and key origins; most events first."""
-    pivots = Pivots.make(
-        access_key=access_key,
-        principal=principal,
-        principal_like=principal_like,
-        session=session,
-        ip=ip,
-        account=account,
-        since=since,
-        until=until,
-        follow=follow,
-    )
-    return trail.query("identity_summary", **pivots.params())
+    return analysis.run("identity_summary", **pivots.params())

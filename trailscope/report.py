@@ -8,29 +8,30 @@ against `trailscope report --format json`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from trailscope import __version__, schema
+from trailscope import __version__, findings, integrity, schema, sessions
 from trailscope.errors import TrailscopeError
 from trailscope.output import times_python_holds
+from trailscope.period import ALL_TIME, Period
 
 if TYPE_CHECKING:
-    from trailscope.trail import Trail
+    import polars as pl
+
+    from trailscope.analysis import Analysis
 
 UTC = dt.UTC
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITIES = findings.SEVERITIES
 
 
 @dataclass(frozen=True)
 class Scope:
     """What a report looks at. Empty means everything the database holds."""
 
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    period: Period = ALL_TIME
     accounts: tuple[str, ...] = ()
     principal: str | None = None
     session: str | None = None
@@ -39,22 +40,36 @@ class Scope:
     @classmethod
     def month(cls, month: str, **kw: Any) -> Scope:
         """The calendar month YYYY-MM, in UTC."""
-        try:
-            first = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-        except ValueError as e:
-            raise TrailscopeError(f"--month takes YYYY-MM, not {month!r}") from e
-        following = (first + dt.timedelta(days=32)).replace(day=1)
-        return cls(
-            since=first,
-            until=following - dt.timedelta(microseconds=1),
-            title=f"Monthly root activity report, {first:%B %Y}",
-            **kw,
-        )
+        period = Period.month(month)
+        assert period.since is not None
+        return cls(period=period, title=f"Monthly root activity report, {period.since:%B %Y}", **kw)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        month: str | None = None,
+        period: Period = ALL_TIME,
+        accounts: Sequence[str] = (),
+        principal: str | None = None,
+        session: str | None = None,
+    ) -> Scope:
+        """A calendar month's report, or an incident report when anything narrows it, or the
+        report of everything."""
+        kw: dict[str, Any] = {
+            "accounts": tuple(accounts),
+            "principal": principal,
+            "session": session,
+        }
+        if month:
+            return cls.month(month, **kw)
+        focused = principal or session or accounts or period.bounded()
+        return cls(period=period, title="Incident report" if focused else cls.title, **kw)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "since": _iso(self.since),
-            "until": _iso(self.until),
+            "since": _iso(self.period.since),
+            "until": _iso(self.period.until),
             "accounts": list(self.accounts),
             "principal": self.principal,
             "session": self.session,
@@ -83,17 +98,17 @@ def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def build(
-    trail: Trail,
+    analysis: Analysis,
     scope: Scope,
     *,
     generated_at: dt.datetime | None = None,
     allow_list: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Everything a report shows, as JSON-ready data."""
-    con = trail.con
+    """Everything a report shows, as JSON-ready data. Each part is selected in SQL by the
+    scope: its period (the logs' own when it has none), accounts, principal and session."""
     # the period the events span, of those at possible times (ingest rejects the others; a
     # database written otherwise may hold infinity or year 9999, which would make it endless)
-    first, last = con.sql(
+    first, last = analysis.con.sql(
         "select min(event_time), max(event_time) from events "
         "where event_time between $began and $latest",
         params={
@@ -102,130 +117,97 @@ def build(
         },
     ).fetchall()[0]
     if first is None:
-        raise TrailscopeError(f"{trail.path} holds no events: nothing to report")
-    since = scope.since or first
-    until = scope.until or last
-    end_of_view = min(until, last)
+        raise TrailscopeError(f"{analysis.database} holds no events: nothing to report")
+    period = Period(scope.period.since or first, scope.period.until or last)
+    assert period.since is not None and period.until is not None
+    accounts = list(scope.accounts)
+    root_sessions = sessions.sessions(
+        analysis,
+        period=period,
+        accounts=accounts,
+        caller_like=scope.principal,
+        session=scope.session,
+    )
+    ids = None
+    if scope.session:  # one root session: its findings, by the call's eventID or the issued key
+        ids = [*root_sessions["session_id"], *root_sessions["access_key_id"].drop_nulls()]
+    raised = findings.findings(
+        analysis,
+        period=period,
+        accounts=accounts,
+        principal_like=scope.principal,
+        session_ids=ids,
+        allow_list=allow_list,
+    )
+    raised = (
+        raised.with_columns(
+            rank=raised["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
+        )
+        .sort("rank", "event_time", "finding_id")
+        .drop("rank")
+    )
+    long_term = ["false"] if scope.session else period.conditions("event_time")
+    if accounts:
+        long_term.append("list_contains($accounts, account_id)")
+    if scope.principal:  # the root user of the account, as a caller's ARN
+        long_term.append(
+            "contains(concat('arn:aws:iam::', account_id, ':root'), lower($principal))"
+        )
+    credentials = []
+    if accounts:
+        credentials.append("list_contains($accounts, account_id)")
+    if scope.session:
+        credentials.append("list_contains($targets, account_id)")
+    changes = period.conditions("event_time")
+    if accounts:
+        changes.append(
+            "(list_contains($accounts, account_id) or list_contains($accounts, actor_account))"
+        )
+    values = {
+        **period.params(),
+        "accounts": accounts,
+        "principal": scope.principal,
+        "targets": root_sessions["target_account_id"].drop_nulls().to_list(),
+    }
     context: dict[str, Any] = {
         "title": scope.title,
         "scope": scope.as_dict(),
         "period": {
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": _iso(period.since),
+            "until": _iso(period.until),
             "logs_first": _iso(first),
             "logs_last": _iso(last),
         },
         "generated_at": _iso(generated_at or dt.datetime.now(UTC)),
         "version": __version__,
-        "inputs": _inputs(trail),
-        "coverage": _coverage(trail, since, until, scope.accounts),
-        "rejected": _rows(trail.query("rejected_inputs").head(50)),
+        "inputs": _inputs(analysis),
+        "coverage": _coverage(analysis, period, accounts),
+        "rejected": _rows(analysis.run("rejected_inputs").head(50)),
         # the organization's state at the end of the period (within the logs' window)
-        "state": _rows(trail.query("org_state_at", at=end_of_view)),
-        "changes": _rows(
-            _scoped(
-                trail.query("org_state_changes"),
-                "event_time",
-                since,
-                until,
-                scope.accounts,
-                "account_id",
-                "actor_account",
-            )
+        "state": _rows(analysis.run("org_state_at", at=min(period.until, last))),
+        "changes": _rows(analysis.run("org_state_changes", where=" and ".join(changes), **values)),
+        "findings": _rows(raised),
+        "counts": _counts(raised),
+        "sessions": _session_rows(root_sessions, raised),
+        "long_term_root": _rows(
+            analysis.run("root_long_term_activity", where=" and ".join(long_term), **values)
+        ),
+        "credentials": _rows(
+            analysis.run("root_credentials", where=" and ".join(credentials), **values)
         ),
     }
-    findings = _scoped(
-        trail.findings(allow_list=allow_list),
-        "event_time",
-        since,
-        until,
-        scope.accounts,
-        "account_id",
-    )
-    sessions = _scoped(
-        trail.sessions(),
-        "issued_at",
-        since,
-        until,
-        scope.accounts,
-        "target_account_id",
-        "caller_account_id",
-    )
-    long_term = _scoped(
-        trail.query("root_long_term_activity"),
-        "event_time",
-        since,
-        until,
-        scope.accounts,
-        "account_id",
-    )
-    credentials = _scoped(
-        trail.query("root_credentials"), None, since, until, scope.accounts, "account_id"
-    )
-    if scope.principal:  # a caller: case-insensitive part of its ARN (a role session name...)
-        needle = scope.principal.lower()
-        findings = findings.filter(
-            pl.col("principal").str.to_lowercase().str.contains(needle, literal=True)
-        )
-        sessions = sessions.filter(
-            pl.col("caller_arn").str.to_lowercase().str.contains(needle, literal=True)
-        )
-        long_term = long_term.filter(
-            pl.concat_str(pl.lit("arn:aws:iam::"), "account_id", pl.lit(":root")).str.contains(
-                needle, literal=True
-            )
-        )
-    if scope.session:  # one root session: by the call's eventID or the issued key
-        sessions = sessions.filter(
-            (pl.col("session_id") == scope.session) | (pl.col("access_key_id") == scope.session)
-        )
-        ids = [*sessions["session_id"].to_list(), *sessions["access_key_id"].drop_nulls()]
-        findings = findings.filter(pl.col("session_id").is_in(ids))
-        long_term = long_term.clear()
-        credentials = credentials.filter(
-            pl.col("account_id").is_in(sessions["target_account_id"].drop_nulls().to_list())
-        )
-    findings = (
-        findings.with_columns(
-            rank=findings["severity"].replace_strict(SEVERITIES, list(range(5)), default=5)
-        )
-        .sort("rank", "event_time", "finding_id")
-        .drop("rank")
-    )
-    context |= {
-        "findings": _rows(findings),
-        "counts": _counts(findings),
-        "sessions": _session_rows(sessions, findings),
-        "long_term_root": _rows(long_term),
-        "credentials": _rows(credentials),
-    }
-    context["timeline"] = _timeline(context, since, until)
+    context["timeline"] = _timeline(context, period.since, period.until)
+    context["integrity"] = integrity.section(analysis, period.since, period.until, accounts)
     return context
 
 
-def _scoped(
-    df: pl.DataFrame,
-    time: str | None,
-    since: dt.datetime,
-    until: dt.datetime,
-    accounts: tuple[str, ...],
-    *account_columns: str,
-) -> pl.DataFrame:
-    """Rows in the period (when `time` names their time column) and about the accounts."""
-    if time is not None:
-        df = df.filter(pl.col(time).is_between(since, until) | pl.col(time).is_null())
-    if accounts:
-        df = df.filter(pl.any_horizontal(pl.col(c).is_in(accounts) for c in account_columns))
-    return df
-
-
-def _counts(findings: pl.DataFrame) -> dict[str, Any]:
+def _counts(raised: pl.DataFrame) -> dict[str, Any]:
     by_severity = dict.fromkeys(SEVERITIES, 0)
-    by_severity.update(findings.group_by("severity").len().iter_rows())
-    by_check = dict(sorted(findings.group_by("check").len().iter_rows()))
-    accepted = int(findings["accepted"].sum()) if len(findings) else 0
+    by_severity.update(raised.group_by("severity").len().iter_rows())
+    by_check = dict(sorted(raised.group_by("check").len().iter_rows()))
+    accepted = int(raised["accepted"].sum()) if len(raised) else 0
     return {
-        "total": len(findings),
+        "total": len(raised),
         "severity": by_severity,
         "check": by_check,
         "accepted": accepted,
@@ -235,27 +217,27 @@ def _counts(findings: pl.DataFrame) -> dict[str, Any]:
 SESSION_CHECKS = ("duration", "task_scope", "authorization")
 
 
-def _session_rows(sessions: pl.DataFrame, findings: pl.DataFrame) -> list[dict[str, Any]]:
+def _session_rows(root_sessions: pl.DataFrame, raised: pl.DataFrame) -> list[dict[str, Any]]:
     """Each session with the verdict of its three checks: the worst finding, or ok."""
-    raised: dict[tuple[str, str], str] = {}
-    for row in findings.iter_rows(named=True):
+    worst: dict[tuple[str, str], str] = {}
+    for row in raised.iter_rows(named=True):
         key = (row["session_id"] or "", row["check"])
-        if key not in raised:  # findings come worst first
-            raised[key] = row["severity"]
-    rows = _rows(sessions.sort("issued_at", "session_id", nulls_last=True))
+        if key not in worst:  # findings come worst first
+            worst[key] = row["severity"]
+    rows = _rows(root_sessions.sort("issued_at", "session_id", nulls_last=True))
     for row in rows:
-        row["checks"] = {c: raised.get((row["session_id"], c), "ok") for c in SESSION_CHECKS}
-        row["orphan"] = raised.get((row["session_id"], "orphan"))
+        row["checks"] = {c: worst.get((row["session_id"], c), "ok") for c in SESSION_CHECKS}
+        row["orphan"] = worst.get((row["session_id"], "orphan"))
     return rows
 
 
-def _inputs(trail: Trail) -> dict[str, Any]:
+def _inputs(analysis: Analysis) -> dict[str, Any]:
     """What the report rests on, so it can be reproduced."""
-    con = trail.con
+    con = analysis.con
     files = {status: 0 for status in ("ingested", "empty", "rejected", "skipped")}
     files.update(con.sql("select status, count(*) from files group by 1").fetchall())
     runs = _rows(
-        trail.sql(
+        analysis.sql(
             "select run_id, started_at, finished_at, sources, trailscope_version "
             "from ingest_runs order by run_id"
         )
@@ -265,7 +247,7 @@ def _inputs(trail: Trail) -> dict[str, Any]:
         " (select count(*) from rejected)"
     ).fetchall()[0]
     return {
-        "database": Path(trail.path).name,
+        "database": Path(analysis.database).name,
         "files": files,
         "runs": runs,
         "events": counts[0],
@@ -274,11 +256,9 @@ def _inputs(trail: Trail) -> dict[str, Any]:
     }
 
 
-def _coverage(
-    trail: Trail, since: dt.datetime, until: dt.datetime, accounts: tuple[str, ...]
-) -> list[dict[str, Any]]:
+def _coverage(analysis: Analysis, period: Period, accounts: list[str]) -> list[dict[str, Any]]:
     """Per account and region: the days with events, and the days missing between them."""
-    df = trail.sql(
+    df = analysis.sql(
         """
         select account_id, aws_region, min(day) as first_day, max(day) as last_day,
                count(*) as days, sum(events) as events,
@@ -291,9 +271,8 @@ def _coverage(
               group by all)
         group by all
         order by account_id, aws_region""",
-        since=since,
-        until=until,
-        accounts=list(accounts),
+        **period.params(),
+        accounts=accounts,
     )
     out = []
     for row in df.rows(named=True):

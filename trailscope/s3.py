@@ -22,8 +22,9 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,7 +41,16 @@ if TYPE_CHECKING:
         ListObjectsV2RequestTypeDef,
     )
 
-__all__ = ["S3Stats", "day_window", "discover_s3", "fetch", "is_s3", "split_url"]
+__all__ = [
+    "S3Stats",
+    "day_window",
+    "discover_s3",
+    "fetch",
+    "fetch_with_metadata",
+    "is_s3",
+    "list_public_keys",
+    "split_url",
+]
 
 # botocore's "standard" retry mode: jittered exponential backoff (at most 20 s a wait) on
 # throttling (SlowDown, 503), 500/502/504, timeouts and dropped connections, this many attempts
@@ -613,9 +623,10 @@ def discover_s3(
 
 def _get(
     client: S3Client, where: _Where, cand: Candidate, stats: S3Stats | None
-) -> tuple[bytes | None, str | None]:
-    """Runs in a worker thread: one object's bytes, or why not. Raises BadSource for a problem
-    that would stop every other download too."""
+) -> tuple[bytes | None, dict[str, str], str | None]:
+    """Runs in a worker thread: one object's bytes and user metadata (x-amz-meta-*, by name
+    without the prefix), or why not. Raises BadSource for a problem that would stop every other
+    download too."""
     from botocore.exceptions import (
         ConnectionClosedError,
         FlexibleChecksumError,
@@ -634,6 +645,7 @@ def _get(
             stats._fetched(key)
         try:
             response = client.get_object(**request)
+            metadata = dict(response.get("Metadata", {}))
             body = response["Body"]
             try:
                 data: bytes = body.read()  # checks the length against Content-Length
@@ -648,8 +660,10 @@ def _get(
             Urllib3Error,
         ) as e:
             if attempt == READ_ATTEMPTS:
-                return None, (
-                    f"download cut off {READ_ATTEMPTS} times: {cand.path} ({e}); run ingest again"
+                return (
+                    None,
+                    {},
+                    f"download cut off {READ_ATTEMPTS} times: {cand.path} ({e}); run ingest again",
                 )
             time.sleep(0.5 * 2 ** (attempt - 1))
             continue
@@ -657,10 +671,10 @@ def _get(
             fatal, message = _explain(e, cand.path, where, listing=False)
             if fatal:
                 raise BadSource(message) from e
-            return None, message
+            return None, {}, message
         if stats is not None:
             stats._got(len(data))
-        return data, None
+        return data, metadata, None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -683,26 +697,58 @@ def fetch(
     to open), pass through in their place as (candidate, None, None) without a request.
     A problem every object would share (missing bucket, expired credentials, no connection)
     raises BadSource naming the object where it was met."""
+    objects = fetch_with_metadata(
+        candidates,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        region=region,
+        workers=workers,
+        ahead_bytes=ahead_bytes,
+        stats=stats,
+        include_skipped=False,
+    )
+    with closing(objects):  # closed early by the consumer: the downloads stop at once
+        for cand, data, _metadata, reason in objects:
+            yield cand, data, reason
+
+
+def fetch_with_metadata(
+    candidates: Iterable[Candidate],
+    *,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    workers: int = 8,
+    ahead_bytes: int = FETCH_AHEAD_BYTES,
+    stats: S3Stats | None = None,
+    include_skipped: bool = True,
+) -> Generator[tuple[Candidate, bytes | None, dict[str, str], str | None]]:
+    """As `fetch`, each object with its user metadata (the x-amz-meta-* headers, by name
+    without the prefix, as S3 keeps them: lower case), which is where a CloudTrail digest's
+    own signature lives. With `include_skipped` (the default) candidates with `skip` set are
+    downloaded too: discovery marks digest files skipped, as ingest reads no events from them."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     client: S3Client | None = None
     where: _Where | None = None
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trailscope-s3")
-    pending: deque[tuple[Candidate, Future[tuple[bytes | None, str | None]] | None]] = deque()
+    pending: deque[
+        tuple[Candidate, Future[tuple[bytes | None, dict[str, str], str | None]] | None]
+    ] = deque()
     in_flight = 0
 
-    def take() -> tuple[Candidate, bytes | None, str | None]:
+    def take() -> tuple[Candidate, bytes | None, dict[str, str], str | None]:
         nonlocal in_flight
         cand, fut = pending.popleft()
         if fut is None:
-            return cand, None, None
+            return cand, None, {}, None
         in_flight -= cand.size
-        data, reason = fut.result()
-        return cand, data, reason
+        data, metadata, reason = fut.result()
+        return cand, data, metadata, reason
 
     try:
         for cand in candidates:
-            if cand.skip or not is_s3(cand.path):
+            if (cand.skip and not include_skipped) or not is_s3(cand.path):
                 pending.append((cand, None))
             else:
                 if client is None or where is None:
@@ -718,3 +764,43 @@ def fetch(
             if fut is not None:
                 fut.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudTrail's public keys
+
+
+def list_public_keys(
+    region: str, start: dt.datetime, end: dt.datetime, *, profile: str | None = None
+) -> list[dict[str, Any]]:
+    """CloudTrail's ListPublicKeys in `region` over [start, end], every page: the keys whose
+    private halves signed digests then, each with Value (DER bytes), ValidityStartTime,
+    ValidityEndTime and Fingerprint. Credentials come as for S3 (the standard chain, or the
+    profile); the caller needs cloudtrail:ListPublicKeys."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        user_agent_extra=f"trailscope/{__version__}",
+    )
+    try:
+        with _SESSIONS_LOCK:  # boto3 sessions are not thread-safe
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        client = session.client("cloudtrail", region_name=region, config=config)
+        keys: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = client.list_public_keys(
+                StartTime=start, EndTime=end, **({"NextToken": token} if token else {})
+            )
+            keys += [dict(k) for k in page.get("PublicKeyList", [])]
+            token = page.get("NextToken")
+            if not token:
+                return keys
+    except Exception as e:  # credentials, permissions, network: botocore raises many kinds
+        raise BadSource(
+            f"cannot fetch CloudTrail's public keys in {region} (ListPublicKeys): {e}; give "
+            "them with --public-keys FILE instead (what `aws cloudtrail list-public-keys "
+            f"--region {region}` prints)"
+        ) from e

@@ -317,6 +317,99 @@ RUN_COLUMNS: tuple[Column, ...] = (
     _c("trailscope_version", "VARCHAR", "(reader)", "Version that wrote it."),
 )
 
+INTEGRITY_FILE_COLUMNS: tuple[Column, ...] = (
+    _c(
+        "file_id",
+        "INTEGER",
+        "(files.file_id)",
+        "The file in the manifest; NULL for a file a digest lists that the database does not hold.",
+    ),
+    _c(
+        "path",
+        "VARCHAR",
+        "(verify)",
+        "Where the file is: files.path, or for a file only a digest names, its s3:// URL there.",
+    ),
+    _c("account_id", "VARCHAR", "(key layout)", "Account of the folder it was delivered to."),
+    _c("region", "VARCHAR", "(key layout)", "Region of the folder it was delivered to."),
+    _c(
+        "event_time",
+        "TIMESTAMPTZ",
+        "(verify)",
+        "Its newest event: as its digest lists it, else the latest of its events in the database.",
+    ),
+    _c(
+        "status",
+        "VARCHAR",
+        "(verify)",
+        "valid (a valid digest lists it with this hash), "
+        "modified (the hash differs), appended (data follows the gzip member the hash covers), "
+        "deleted (a valid digest lists it, the sources lack it), not_covered (no digest lists "
+        "it), unverified (listed only by digests that cannot be verified), changed_since_ingest "
+        "(its bytes are no longer those ingested), unreadable, not_ingested (in the sources, not "
+        "in the database).",
+    ),
+    _c(
+        "coverage",
+        "VARCHAR",
+        "(verify)",
+        "For a file not listed: unlisted (valid digests "
+        "cover its account, region and time), missing_digest (the digest for its time is "
+        "missing), outside (no digest covers its time), no_digests (none for its account and "
+        "region), not_delivery (not a file of the CloudTrail layout).",
+    ),
+    _c("digest", "VARCHAR", "(verify)", "The digest that lists it (a valid one first)."),
+    _c("expected_sha256", "VARCHAR", "(digest)", "SHA-256 of the inflated content, as listed."),
+    _c("actual_sha256", "VARCHAR", "(verify)", "SHA-256 of its first gzip member, inflated."),
+    _c("reason", "VARCHAR", "(verify)", "What was found, in words."),
+    _c("verified_at", "TIMESTAMPTZ", "(verify)", "When verify ran (each run replaces the last)."),
+)
+
+INTEGRITY_DIGEST_COLUMNS: tuple[Column, ...] = (
+    _c(
+        "path",
+        "VARCHAR",
+        "(verify)",
+        "Where the digest was read, or for a missing one the s3:// URL its successor names.",
+    ),
+    _c("account_id", "VARCHAR", "(key layout)", "Account whose log files it lists."),
+    _c("region", "VARCHAR", "(key layout)", "Region it was delivered from."),
+    _c("trail", "VARCHAR", "(file name)", "Trail name, from the digest's file name."),
+    _c(
+        "backfill",
+        "BOOLEAN",
+        "(file name)",
+        "A backfill digest (`_backfill`: log files a "
+        "regular digest missed); backfill digests chain among themselves.",
+    ),
+    _c("digest_start", "TIMESTAMPTZ", "digestStartTime", "Start of the delivery period."),
+    _c("digest_end", "TIMESTAMPTZ", "digestEndTime", "End of the delivery period."),
+    _c("fingerprint", "VARCHAR", "digestPublicKeyFingerprint", "The key it was signed with."),
+    _c("log_files", "INTEGER", "logFiles", "Log files it lists."),
+    _c(
+        "status",
+        "VARCHAR",
+        "(verify)",
+        "valid (signature verified with a key CloudTrail "
+        "published for that time), unverified (no signature at hand: the newest digest of a "
+        "local copy), bad_signature, unknown_key, key_not_valid (signed with a key not valid "
+        "then), moved, malformed, unsupported, appended, missing (named by its successor, "
+        "absent).",
+    ),
+    _c(
+        "link",
+        "VARCHAR",
+        "(verify)",
+        "Its link to the digest before it: linked, start (a "
+        "starting digest), gap (a starting digest after a stretch without digests), missing "
+        "(the previous digest is absent), broken (its hash or signature of the previous digest "
+        "is wrong), outside (the previous digest precedes the sources).",
+    ),
+    _c("previous", "VARCHAR", "previousDigestS3Object", "The previous digest it names."),
+    _c("reason", "VARCHAR", "(verify)", "What was found, in words: status, then link."),
+    _c("verified_at", "TIMESTAMPTZ", "(verify)", "When verify ran (each run replaces the last)."),
+)
+
 TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
     "events": (
         EVENT_COLUMNS,
@@ -360,6 +453,20 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
         ),
     ),
     "ingest_runs": (RUN_COLUMNS, "One row per ingest run."),
+    "integrity_files": (
+        INTEGRITY_FILE_COLUMNS,
+        (
+            "What `trailscope verify` found for every log file the database holds and every "
+            "file a digest lists: one row each, with the reason."
+        ),
+    ),
+    "integrity_digests": (
+        INTEGRITY_DIGEST_COLUMNS,
+        (
+            "What `trailscope verify` found for every CloudTrail digest file in its sources "
+            "and every one the chain names that is missing: signature, link, reason."
+        ),
+    ),
 }
 
 

@@ -14,19 +14,19 @@ import json
 import re
 import sys
 import textwrap
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trailscope import analysis
+from trailscope.analysis import sql_literal
 from trailscope.errors import TrailscopeError
+from trailscope.period import ALL_TIME, Period
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
 
-    from trailscope.trail import Trail
+    from trailscope.analysis import Analysis
 
 _KEY_LIKE = re.compile(r"^--\s*\w+:")
 
@@ -48,7 +48,7 @@ def _values(rows: list[tuple[Any, ...]], casts: tuple[str, ...]) -> str:
     lines = []
     for i, row in enumerate(rows):
         cells = [
-            f"cast({analysis.sql_literal(v)} as {t})" if i == 0 else analysis.sql_literal(v)
+            f"cast({sql_literal(v)} as {t})" if i == 0 else sql_literal(v)
             for v, t in zip(row, casts, strict=True)
         ]
         lines.append("    (" + ", ".join(cells) + ")")
@@ -61,9 +61,20 @@ def _policy_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
         added = {
             h["action"]: h["date"] for h in policy.get("history", []) if h.get("change") == "added"
         }
+        feature = policy.get("feature", {}).get("value")
+        denied = policy.get("denied_in_practice", {})
         for action in sorted(policy["actions"]):
             rows.append(
-                (arn, policy["name"], action, added.get(action), None, policy.get("policy_version"))
+                (
+                    arn,
+                    policy["name"],
+                    action,
+                    added.get(action),
+                    None,
+                    feature,
+                    action in denied,
+                    policy.get("policy_version"),
+                )
             )
         for h in policy.get("history", []):
             if h.get("change") == "removed":
@@ -74,6 +85,8 @@ def _policy_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
                         h["action"],
                         h.get("allowed_from"),
                         h.get("allowed_until", h["date"]),
+                        feature,
+                        h["action"] in denied,
                         h.get("note"),
                     )
                 )
@@ -125,9 +138,18 @@ def policy_modules(data: dict[str, Any] | None = None) -> dict[str, str]:
         "allowed: these are the only actions a session of that policy may perform. "
         "allowed_from and allowed_until (dates, UTC; empty: no bound) hold the versions: an "
         "action removed from a policy is allowed only for events before allowed_until (the day "
-        "of the change counts as after it: its hour is not published).",
-        "policy_arn, policy_name, action, allowed_from, allowed_until, note",
-        _values(_policy_rows(data), ("varchar", "varchar", "varchar", "date", "date", "varchar")),
+        "of the change counts as after it: its hour is not published); all five policies are "
+        "still v1, so no row has a bound. feature is the centralized root access feature AWS "
+        "ties the task to (RootCredentialsManagement or RootSessions; empty: not stated). "
+        "denied_in_practice: the policy lists the action, but only on a resource the action "
+        "never has (iam:DeleteVirtualMFADevice acts on an MFA device, never on "
+        "arn:aws:iam::*:root), so AWS denies it whatever the request.",
+        "policy_arn, policy_name, action, allowed_from, allowed_until, feature, "
+        "denied_in_practice, note",
+        _values(
+            _policy_rows(data),
+            ("varchar", "varchar", "varchar", "date", "date", "varchar", "boolean", "varchar"),
+        ),
         "order by policy_arn, action, allowed_from nulls first",
     )
     events = sorted(
@@ -160,42 +182,42 @@ def write_policy_modules(folder: Path) -> list[Path]:
 # library calls ------------------------------------------------------------------------------
 
 
-def _con(source: Trail | duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    from trailscope.trail import Trail
-
-    return source.con if isinstance(source, Trail) else source
-
-
 def sessions(
-    source: Trail | duckdb.DuckDBPyConnection,
+    analysis: Analysis,
     *,
-    account: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    period: Period = ALL_TIME,
+    accounts: Sequence[str] = (),
+    caller_like: str | None = None,
+    session: str | None = None,
 ) -> pl.DataFrame:
     """One row per AssumeRoot call, failed ones included, and per orphan root session (root
-    session activity whose AssumeRoot call is in no log). `account` keeps sessions it called
-    from or targeted; `since`/`until` bound the issue time (inclusive)."""
-    import polars as pl
-
-    df = analysis.run_query(_con(source), analysis.get_query("assume_root_sessions"))
-    if account:
-        df = df.filter(
-            (pl.col("caller_account_id") == account) | (pl.col("target_account_id") == account)
+    session activity whose AssumeRoot call is in no log). `period` bounds the issue time;
+    `accounts` keeps sessions called from or targeting one of them, `caller_like` those whose
+    caller's ARN holds that text (any case), `session` the one with that ID or access key."""
+    where = period.conditions("issued_at")
+    if accounts:
+        where.append(
+            "(list_contains($accounts, caller_account_id)"
+            " or list_contains($accounts, target_account_id))"
         )
-    if since is not None:
-        df = df.filter(pl.col("issued_at") >= _utc(since))
-    if until is not None:
-        df = df.filter(pl.col("issued_at") <= _utc(until))
-    return df
+    if caller_like:
+        where.append("contains(lower(caller_arn), lower($caller_like))")
+    if session:
+        where.append("(session_id = $session or access_key_id = $session)")
+    return analysis.run(
+        "assume_root_sessions",
+        where=" and ".join(where),
+        **period.params(),
+        accounts=list(accounts),
+        caller_like=caller_like,
+        session=session,
+    )
 
 
-def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.DataFrame:
+def timeline(analysis: Analysis, session_id: str) -> pl.DataFrame:
     """Every event of one session in order, the AssumeRoot call first, with its outcome and
     task scope. `session_id` is the AssumeRoot call's eventID or the session's access key."""
-    df = analysis.run_query(
-        _con(source), analysis.get_query("assume_root_session_timeline"), session_id=session_id
-    )
+    df = analysis.run("assume_root_session_timeline", session_id=session_id)
     if df.is_empty():
         raise UnknownSession(
             f"no AssumeRoot session {session_id!r}: give the AssumeRoot "
@@ -203,14 +225,6 @@ def timeline(source: Trail | duckdb.DuckDBPyConnection, session_id: str) -> pl.D
             "assume_root_sessions` lists them"
         )
     return df
-
-
-def _utc(value: datetime | str) -> datetime:
-    """A naive time or ISO text, as UTC."""
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def main(argv: list[str] | None = None) -> int:

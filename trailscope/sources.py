@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trailscope.errors import BadSource
+from trailscope.period import parse_time
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -25,25 +26,6 @@ NOT_EVENT_FOLDERS = {
     "CloudTrail-Digest": "CloudTrail digest file (integrity hashes, not events)",
     "CloudTrail-Insight": "CloudTrail Insights event (anomaly summary, not an API call)",
 }
-
-
-def parse_time(value: str | dt.datetime | None, *, end: bool) -> dt.datetime | None:
-    """A day (the whole of it: its start, or with `end` its last moment) or an ISO time, UTC."""
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    try:
-        if len(value) == 10:  # a day: --until 2024-01-31 means the whole of that day
-            day = dt.date.fromisoformat(value)
-            t = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
-        else:
-            t = dt.datetime.fromisoformat(value)
-    except ValueError as e:
-        raise BadSource(
-            f"not a date or ISO time: {value!r} (use 2024-01-31 or 2024-01-31T12:00:00Z)"
-        ) from e
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -61,8 +43,8 @@ class Filters:
         *,
         account: Sequence[str] = (),
         region: Sequence[str] = (),
-        since: str | None = None,
-        until: str | None = None,
+        since: str | dt.datetime | None = None,
+        until: str | dt.datetime | None = None,
     ) -> Filters:
         for a in account:
             if not _ACCOUNT.match(a):

@@ -1313,6 +1313,7 @@ def _background(
     regions: Sequence[str],
     start: datetime,
     days: int,
+    key_reuse: bool = False,
 ) -> Iterator[Batch]:
     """(window, account, region, records, file suffix) for each file, in time order; checks
     the arguments now, generates lazily."""
@@ -1322,30 +1323,133 @@ def _background(
         if len(acct) != 12 or not acct.isdigit():
             raise ValueError(f"account IDs are 12 digits: {acct!r}")
     start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-    return _batches(seed, events, list(accounts), list(regions), start, days)
+    return _batches(seed, events, list(accounts), list(regions), start, days, key_reuse)
 
 
 def _batches(
-    seed: int, events: int, accounts: list[str], regions: list[str], start: datetime, days: int
+    seed: int,
+    events: int,
+    accounts: list[str],
+    regions: list[str],
+    start: datetime,
+    days: int,
+    key_reuse: bool,
 ) -> Iterator[Batch]:
     first = int(start.timestamp()) // WINDOW
     g = _Gen(seed, accounts, regions)
     plan = _plan(g.rng, events, len(accounts), len(regions), first, days * 288)
+    live: dict[str, list[tuple[int, _Sess]]] = {a: [] for a in accounts}
     for win, a, r, count in plan:
         g.window(datetime.fromtimestamp(win * WINDOW, UTC))
         pool, region = g.pools[accounts[a]], regions[r]
         tables = g.tables
         use1 = region == "us-east-1"
-        sessions = [g.session(pool, g.pick(g.kinds)) for _ in range(1 + int(g.rand() * 5))]
+        n = 1 + int(g.rand() * 5)
+        mints: list[Record] = []
+        if key_reuse:
+            sessions = _reused(g, pool, region, live[pool.account], win, n, mints)
+        else:
+            sessions = [g.session(pool, g.pick(g.kinds)) for _ in range(n)]
         sessions.append(_SERVICE)
         chunks = -(-count // MAX_RECORDS)
         for size in _split(count, [1.0] * chunks):
-            records = []
-            for _ in range(size):
+            records = mints[:size]  # the calls that issued new sessions' keys come first
+            del mints[:size]
+            for _ in range(size - len(records)):
                 s = sessions[int(g.rand() * len(sessions))]
                 table = tables[s.kind][use1]
                 records.append(table[int(g.rand() * len(table))](g, s, pool, region))
             yield win, pool.account, region, records, "".join(g.rng.choices(_ALNUM, k=16))
+
+
+SESSION_WINDOWS = 12  # with key_reuse, a session's key works for an hour, STS's default
+REUSE = 0.9  # and a principal at work in a file is one already at work 9 times in 10
+
+
+def _reused(
+    g: _Gen,
+    pool: _Pool,
+    region: str,
+    live: list[tuple[int, _Sess]],
+    win: int,
+    n: int,
+    mints: list[Record],
+) -> list[_Sess]:
+    """`n` sessions for a file, drawn mostly from the account's sessions still at work (so one
+    role session's key signs many calls, across files and regions, as in real logs); each new
+    one's issuing call is added to `mints`."""
+    live[:] = [(end, s) for end, s in live if end > win]
+    chosen = []
+    for _ in range(n):
+        if live and g.rand() < REUSE:
+            chosen.append(g.pick(live)[1])
+            continue
+        s = g.session(pool, g.pick(g.kinds))
+        live.append((win + SESSION_WINDOWS, s))
+        chosen.append(s)
+        if s.kind != "user":
+            mints.append(_issuing_call(g, s, pool, region))
+    return chosen
+
+
+_SAML = "arn:aws:iam::{}:saml-provider/AWSSSO_{}_DO_NOT_DELETE"
+_OIDC = "token.actions.githubusercontent.com"
+
+
+def _issuing_call(g: _Gen, s: _Sess, p: _Pool, region: str) -> Record:
+    """The STS call that issued session `s`'s key, at the start of the file's window, its time
+    the session's creationDate as AWS logs them: AssumeRoleWithSAML for Identity Center,
+    AssumeRoleWithWebIdentity for CI, the EC2 or Lambda service's AssumeRole for instances and
+    applications, GetFederationToken signed by the broker user's access key."""
+    ident = s.ident
+    creds = {
+        "accessKeyId": ident["accessKeyId"],
+        "sessionToken": g.pick(g.tokens),
+        "expiration": human(g.wstart + timedelta(hours=1)),
+    }
+    session = ident["arn"].rsplit("/", 1)[-1]
+    if s.kind == "federated":
+        caller = _Sess("user", p.users[0], g.pick(_HUMAN_UAS), s.ip, None, False, s.host_tls)
+        name, req = "GetFederationToken", {"name": session, "durationSeconds": 3600}
+        issued = {"federatedUser": {"federatedUserId": ident["principalId"], "arn": ident["arn"]}}
+    else:
+        role_arn = ident["sessionContext"]["sessionIssuer"]["arn"]
+        issued = {"assumedRoleUser": {"assumedRoleId": ident["principalId"], "arn": ident["arn"]}}
+        name, req = "AssumeRole", {"roleArn": role_arn, "roleSessionName": session}
+        if s.kind == "sso":
+            provider = _SAML.format(p.account, g.hex(16))
+            who = {"type": "SAMLUser", "principalId": session, "userName": session}
+            caller = _Sess(
+                "saml", who | {"identityProvider": provider}, s.ua, s.ip, None, False, s.host_tls
+            )
+            name = "AssumeRoleWithSAML"
+            req = {"roleArn": role_arn, "principalArn": provider, "durationSeconds": 3600}
+        elif s.kind == "ci":
+            who = {
+                "type": "WebIdentityUser",
+                "principalId": f"{_OIDC}:repo:acme/deploy",
+                "userName": "repo:acme/deploy",
+                "identityProvider": _OIDC,
+            }
+            caller = _Sess("oidc", who, s.ua, s.ip, None, False, s.host_tls)
+            name = "AssumeRoleWithWebIdentity"
+        else:
+            service = "ec2.amazonaws.com" if s.kind == "instance" else "lambda.amazonaws.com"
+            caller = _AWS_SERVICE[service]
+    call = g.ev(
+        caller,
+        p.account,
+        region,
+        "sts.amazonaws.com",
+        name,
+        ro=True,
+        req=req,
+        resp={"credentials": creds, **issued},
+        ver="1.08",
+    )
+    call["eventTime"] = f"{g.tpre}{g.m0:02d}:00Z"
+    ident["sessionContext"]["attributes"]["creationDate"] = call["eventTime"]
+    return call
 
 
 class _Writer:
@@ -1436,11 +1540,15 @@ def generate_background(
     org_id: str = ORG_ID,
     compresslevel: int = COMPRESSLEVEL,
     overwrite: bool = False,
+    key_reuse: bool = False,
 ) -> GenerationSummary:
     """Write exactly `events` background records (no root use, no AssumeRoot, no organization
-    changes) under out_dir/AWSLogs/<org_id>/, streaming one file at a time."""
+    changes) under out_dir/AWSLogs/<org_id>/, streaming one file at a time. With `key_reuse`
+    (for benchmarks; the sample organization never uses it) a role session's key works for an
+    hour across the account's files and regions, and the STS call that issued it is logged."""
     out = _prepare(out_dir, overwrite)
-    batches = _background(seed, events, accounts, regions, start, days)  # validates arguments
+    # validates the arguments
+    batches = _background(seed, events, accounts, regions, start, days, key_reuse)
     w = _Writer(out, org_id, compresslevel)
     try:
         for win, account, region, records, suffix in batches:
@@ -1545,7 +1653,8 @@ def readme(
         "that must raise none. Every planted record ends its `userAgent` with "
         "`trailscope-case/<ID>`; `trailscope.synthetic.PLANTED` lists each case's eventIDs "
         "(the first is the event a finding should point at). Severities are the expected "
-        "ones."
+        "ones; an `org_state` case is an organization change the changes table "
+        "(`org_state_changes`) shows without a finding."
     )
     lines = [
         "# sample_logs: trailscope's sample organization",
@@ -1584,6 +1693,8 @@ def readme(
     root_features = (
         "EnableOrganizationsRootCredentialsManagement",
         "EnableOrganizationsRootSessions",
+        "DisableOrganizationsRootCredentialsManagement",
+        "DisableOrganizationsRootSessions",
     )
     for e in unique:
         r = e.record
@@ -1689,6 +1800,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="background events only: no story, no README (for benchmarks)",
     )
+    ap.add_argument(
+        "--key-reuse",
+        action="store_true",
+        help="with --background-only: role session keys sign calls for an hour, as in real "
+        "logs, issued by logged STS calls (the analysis benchmark)",
+    )
     ap.add_argument("--force", action="store_true", help="replace an existing OUT_DIR/AWSLogs")
     args = ap.parse_args(argv)
     try:
@@ -1698,6 +1815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 events=args.events,
                 seed=0 if args.seed is None else args.seed,
                 overwrite=args.force,
+                key_reuse=args.key_reuse,
             )
         else:
             summary = generate_org(

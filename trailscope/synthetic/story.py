@@ -44,7 +44,8 @@ CHECKS = (
     "authorization",
     "orphan",
     "root_outside_assumeroot",
-    "org_state",
+    "org_changes",
+    "org_state",  # an organization change org_state_changes shows, and no finding
     "none",
 )
 TASK_POLICIES = (
@@ -78,7 +79,8 @@ ACCOUNTS: tuple[Account, ...] = (
     Account(
         SANDBOX,
         "acme-sandbox",
-        "member; root credentials deleted 2026-10-06, root used again 2026-10-08",
+        "member; root credentials deleted 2026-10-06, root used again 2026-10-08; closed "
+        "2026-10-09 by acme-security",
     ),
     Account(LEGACY, "acme-legacy", "member until removed 2026-10-08 (no logs of its own)"),
     Account(CONTRACTOR, "acme-contractor", "member until it leaves 2026-10-09"),
@@ -710,7 +712,7 @@ def _org_setup(s: _Story) -> None:
             )
     with s.case(
         "P17",
-        "org_state",
+        "org_changes",
         "medium",
         DEV,
         "EnableAWSServiceAccess called from member account acme-dev (fails AccessDenied)",
@@ -830,8 +832,8 @@ def _sessions_mgmt(s: _Story) -> None:
                 (31, "iam:DeleteAccessKey", root_key),
                 (60, "iam:GetLoginProfile", ""),
                 (78, "iam:DeleteLoginProfile", ""),
-                # then lists again to confirm; not DeleteVirtualMFADevice, which the policy lost on
-                # 2025-01-07 (task_policies.json)
+                # then lists again to confirm; not DeleteVirtualMFADevice, which v1 of the policy
+                # lists only on the root user, so AWS denies it (task_policies.json; see N12)
                 (120, "iam:ListMFADevices", ""),
                 (151, "iam:DeactivateMFADevice", ""),
                 (170, "iam:ListMFADevices", ""),
@@ -1353,7 +1355,7 @@ def _organization(s: _Story) -> None:
     iam = "iam.amazonaws.com"
     with s.case(
         "P18",
-        "org_state",
+        "org_changes",
         "medium",
         DATA,
         "RegisterDelegatedAdministrator for IAM called from member account acme-data "
@@ -1444,7 +1446,7 @@ def _organization(s: _Story) -> None:
         )
     with s.case(
         "P16",
-        "org_state",
+        "org_changes",
         "medium",
         MANAGEMENT,
         "DisableAWSServiceAccess for config.amazonaws.com made directly with the "
@@ -1480,6 +1482,185 @@ def _organization(s: _Story) -> None:
         s.org(ORG_ADMIN, at(9, 15, 0, 44), "CloseAccount", {"accountId": TEMP})
 
 
+def _root_access_facts(s: _Story, dev_key: str) -> None:
+    """Cases for the AWS facts the checks rest on: root credentials cannot call AssumeRoot, the
+    feature each task needs, eventTime's clock, DeleteVirtualMFADevice in task policy v1, and an
+    orphan session the logs may not have caught up with. Told after the rest of the story, so
+    the identifiers of everything before stay as they were."""
+    with s.case(
+        "P25",
+        "authorization",
+        "medium",
+        DEV,
+        "AssumeRoot called with acme-dev's long-term root access key (root credentials cannot "
+        "call AssumeRoot; refused AccessDenied)",
+    ):
+        s.emit(
+            account=DEV,
+            region="us-east-1",
+            time=at(5, 11, 5, 40),
+            source="sts.amazonaws.com",
+            name="AssumeRoot",
+            identity=s.root_identity(DEV, dev_key),
+            ip="203.0.113.45",
+            ua=CLI + "sts.assume-root",
+            ro=True,
+            req={
+                "targetPrincipal": STAGING,
+                "taskPolicyArn": {
+                    "arn": "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+                },
+            },
+            err=(
+                "AccessDenied",
+                (
+                    f"User: arn:aws:iam::{DEV}:root is not authorized to perform: sts:AssumeRoot "
+                    f"on resource: arn:aws:iam::{STAGING}:root"
+                ),
+            ),
+            version="1.08",
+            tls_host="sts.us-east-1.amazonaws.com",
+        )
+    with s.case(
+        "N11",
+        "none",
+        "none",
+        DATA,
+        "IAMAuditRootUserCredentials session whose last call is logged 902 s after issue: "
+        "within the 5 s clock tolerance (eventTime is when the request completed)",
+    ):
+        issued = at(9, 16, 30, 0)
+        key = s.assume_root(ALICE, issued, DATA, "IAMAuditRootUserCredentials")
+        s.session(
+            DATA,
+            key,
+            issued,
+            [(20, "iam:GetAccountSummary", ""), (902, "iam:ListSigningCertificates", "")],
+            ip=ALICE.ip,
+            ua=CLI + "iam",
+        )
+    iam = "iam.amazonaws.com"
+    with s.case(
+        "N12",
+        "none",
+        "none",
+        STAGING,
+        "Root sessions disabled, then an IAMDeleteRootUserCredentials session on acme-staging "
+        "is granted (AWS ties deleting root credentials to root credentials management, still "
+        "enabled); its DeleteVirtualMFADevice is denied, as task policy v1 makes it",
+    ):
+        s.org(
+            ORG_ADMIN,
+            at(9, 17, 0, 5),
+            "DisableOrganizationsRootSessions",
+            None,
+            {"organizationId": ORG_ID, "enabledFeatures": ["RootCredentialsManagement"]},
+            source=iam,
+        )
+        issued = at(9, 17, 10, 40)
+        key = s.assume_root(ALICE, issued, STAGING, "IAMDeleteRootUserCredentials")
+        s.session(
+            STAGING,
+            key,
+            issued,
+            [
+                (12, "iam:ListMFADevices", ""),
+                (30, "iam:DeactivateMFADevice", ""),
+                (41, "iam:DeleteVirtualMFADevice", ""),
+            ],
+            ip=ALICE.ip,
+            ua=CLI + "iam",
+            errors={
+                2: (
+                    "AccessDenied",
+                    (
+                        f"User: arn:aws:iam::{STAGING}:root is not authorized to perform: "
+                        "iam:DeleteVirtualMFADevice on resource: "
+                        f"arn:aws:iam::{STAGING}:mfa/root-account-mfa-device with an explicit "
+                        "deny in a session policy"
+                    ),
+                )
+            },
+        )
+    with s.case(
+        "P26",
+        "authorization",
+        "low",
+        MANAGEMENT,
+        "S3UnlockBucketPolicy session granted while the logs show root sessions disabled: "
+        "reported as what the logs show, not as unauthorized (how AWS enforces the feature is "
+        "not documented)",
+    ):
+        issued = at(9, 17, 20, 30)
+        key = s.assume_root(ALICE, issued, PROD, "S3UnlockBucketPolicy")
+        s.session(
+            PROD,
+            key,
+            issued,
+            [(25, "s3:GetBucketPolicy", "acme-prod-assets")],
+            ip=ALICE.ip,
+            ua=CLI + "s3api",
+        )
+    with s.case(
+        "P27",
+        "orphan",
+        "low",
+        STAGING,
+        "Root-session calls in acme-staging with no AssumeRoot call, after the management "
+        "account's logs end: not yet evidence of a missing call",
+    ):
+        s.session(
+            STAGING,
+            s.key(),
+            at(9, 22, 4, 40),
+            [(15, "iam:GetAccountSummary", ""), (38, "iam:ListAccessKeys", "")],
+            ip="192.0.2.201",
+            ua=BOTO,
+        )
+
+
+def _organization_changes(s: _Story) -> None:
+    """Who may change the organization: cases told after the rest of the story."""
+    with s.case(
+        "P28",
+        "org_changes",
+        "medium",
+        SECURITY,
+        "EnableOrganizationsRootSessions called by the IAM delegated administrator acme-security "
+        "(fails CallerIsNotManagementAccount: only the management account may enable it)",
+    ):
+        s.org(
+            BOB,
+            at(8, 16, 30, 12),
+            "EnableOrganizationsRootSessions",
+            err=(
+                "CallerIsNotManagementAccount",
+                (
+                    "The request was rejected because the account making the request is not the "
+                    "management account for the organization."
+                ),
+            ),
+            source="iam.amazonaws.com",
+        )
+    with s.case(
+        "N13",
+        "none",
+        "none",
+        SECURITY,
+        "The IAM delegated administrator acme-security closes acme-sandbox (CloseAccount): "
+        "delegated administrators may close member accounts, so this names no second "
+        "management account",
+    ):
+        s.call(
+            BOB,
+            at(9, 19, 0, 30),
+            "organizations.amazonaws.com",
+            "CloseAccount",
+            req={"accountId": SANDBOX},
+            trails=("org", "account"),
+        )
+
+
 def _tell() -> _Story:
     s = _Story()
     _org_setup(s)
@@ -1488,6 +1669,8 @@ def _tell() -> _Story:
     _sessions_delegated(s, dev_key)
     _incidents(s)
     _organization(s)
+    _root_access_facts(s, dev_key)
+    _organization_changes(s)
     twice = [e.record["eventID"] for e in s.events if len(e.trails) == 2]
     s.add_case(
         "N07",

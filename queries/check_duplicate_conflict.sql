@@ -1,13 +1,13 @@
 -- title: Findings: copies of one event that differ, a record altered, forged or replayed
--- description: The duplicate-conflict check, in the common findings shape: one finding (high)
+-- description: The duplicate-conflict check: one finding (high)
 -- per event of which ingest read copies whose content differs from the copy it stored
 -- (duplicate_conflicts: the same eventID with another eventTime, account, caller,
 -- parameters...). An eventID names one event, so one of the copies is not what CloudTrail
 -- wrote, and which one the logs alone cannot say; every other check saw the stored copy, the
 -- first read. account_id, principal and event_time are the stored copy's. Evidence: the event.
 -- inputs: duplicate_conflicts, events, files
--- outputs: finding_id, check, rule, severity, account_id, principal, session_id, event_time,
--- title, explanation, evidence_event_ids, context_event_ids
+-- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
+-- evidence_event_ids, context_event_ids
 -- tags: findings, integrity, ingest
 
 with
@@ -57,24 +57,17 @@ raw as (
         on e.event_id = c.event_id
     join files k
         on k.file_id = c.kept_file_id
-),
-result as (
-    select
-        substr(sha256(concat('duplicate_conflict/', rule, '/', evidence_event_ids)), 1, 16)
-            as finding_id,
-        'duplicate_conflict' as "check",
-        rule,
-        severity,
-        account_id,
-        principal,
-        cast(null as varchar) as session_id,
-        event_time,
-        title,
-        explanation,
-        evidence_event_ids,
-        cast(null as varchar) as context_event_ids
-    from raw
 )
-select *
-from result
-order by event_time, "check", rule, finding_id
+select
+    rule,
+    severity,
+    account_id,
+    principal,
+    cast(null as varchar) as session_id,
+    event_time,
+    title,
+    explanation,
+    evidence_event_ids,
+    cast(null as varchar) as context_event_ids
+from raw
+order by event_time, evidence_event_ids

@@ -398,7 +398,7 @@ def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
     """Trail attaches its file with row groups of schema.ROW_GROUP_SIZE rows, and ingest
     commits that many records at a time (the memory target rests on it)."""
     assert ingest.COMMIT_ROWS == schema.ROW_GROUP_SIZE
-    with Trail(tmp_path / "t.duckdb") as trail:
+    with Trail(tmp_path / "t.duckdb", read_only=False) as trail:
         trail.con.sql(
             f"create table numbers as select range as n from range({schema.ROW_GROUP_SIZE + 1})"
         )

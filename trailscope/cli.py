@@ -144,7 +144,7 @@ def ingest(
     from trailscope.trail import Trail
 
     progress = None if quiet or not sys.stderr.isatty() else _Progress()
-    with _errors(), Trail(db) as trail:
+    with _errors(), Trail(db, read_only=False) as trail:
         summary = trail.ingest(
             *sources,
             account=account,
@@ -219,7 +219,7 @@ def verify(
     """
     from trailscope.trail import Trail
 
-    with _errors(), Trail(db) as trail:
+    with _errors(), Trail(db, read_only=False) as trail:
         summary = trail.verify(
             *sources,
             public_keys=public_keys,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE_LOGS
 from tests.logs import sample_records, write_delivery
 from trailscope import render, report
 from trailscope.trail import Trail
@@ -30,7 +30,11 @@ def _context(db: Path, scope: report.Scope) -> dict[str, Any]:
         context = report.build(trail.analysis, scope, generated_at=FIXED)
     for run in context["inputs"]["runs"]:
         run["started_at"] = run["finished_at"] = "2026-11-01T05:00:00Z"
-        run["sources"] = "[sample_logs]"
+        run["sources"] = {"sources": ["sample_logs"]}
+    sources = context["inputs"]["sources"]
+    for f in sources["listed"]:  # where this checkout is
+        f["path"] = f["path"].replace(str(SAMPLE_LOGS), "sample_logs")
+    sources["manifest_sha256"] = "(the SHA-256 of the list, pinned: it names where the files are)"
     return context
 
 

@@ -213,26 +213,24 @@ class Trail:
             f"select * from events where {where} order by event_time, event_id", **params
         )
 
-    def report(
+    def report_data(
         self,
-        fmt: str = "html",
         *,
         month: str | None = None,
         since: Moment = None,
         until: Moment = None,
         accounts: Sequence[str] = (),
-        template_dirs: Sequence[str | Path] = (),
         generated_at: dt.datetime | None = None,
         allow_list: str | Path | None = None,
         principal: str | None = None,
         session: str | None = None,
-    ) -> str:
-        """The root activity report as HTML, Markdown or JSON: for a calendar `month`
-        (YYYY-MM), or `since`/`until`, or everything the database holds; an incident report
-        narrows it to `accounts`, a `principal` (part of the caller's ARN) or one root
-        `session` (the AssumeRoot eventID or the issued key). `allow_list` marks approved
-        findings as accepted (see trailscope.findings)."""
-        from trailscope import render, report
+    ) -> dict[str, Any]:
+        """What the report says, as JSON-ready data (see trailscope.report.build): for a
+        calendar `month` (YYYY-MM), or `since`/`until`, or everything the database holds; an
+        incident report narrows it to `accounts`, a `principal` (part of the caller's ARN) or
+        one root `session` (the AssumeRoot eventID or the issued key). `allow_list` marks
+        approved findings as accepted (see trailscope.findings)."""
+        from trailscope import report
 
         scope = report.Scope.of(
             month=month,
@@ -241,10 +239,36 @@ class Trail:
             principal=principal,
             session=session,
         )
-        context = report.build(
-            self.analysis, scope, generated_at=generated_at, allow_list=allow_list
-        )
-        return render.render(context, fmt, template_dirs=template_dirs)
+        return report.build(self.analysis, scope, generated_at=generated_at, allow_list=allow_list)
+
+    def report(
+        self,
+        fmt: str = "html",
+        *,
+        template_dirs: Sequence[str | Path] = (),
+        **scope: Any,
+    ) -> str:
+        """The root activity report as HTML, Markdown or JSON text: `scope` is what
+        report_data takes (month, since, until, accounts, principal, session, allow_list,
+        generated_at)."""
+        from trailscope import render
+
+        return render.render(self.report_data(**scope), fmt, template_dirs=template_dirs)
+
+    def coverage(
+        self, *, since: Moment = None, until: Moment = None, accounts: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """What the logs hold of a period and what they lack: days and hours without events per
+        account and region, member accounts without logs, warnings (see trailscope.coverage)."""
+        from trailscope import coverage
+
+        return coverage.coverage(self.analysis, Period.of(since, until), accounts)
+
+    def evidence(self, found: pl.DataFrame) -> pl.DataFrame:
+        """One row per event the findings `found` rest on (see trailscope.report.evidence)."""
+        from trailscope import report
+
+        return report.evidence(self.analysis, found)
 
     def state_at(self, at: Moment) -> dict[str, pl.DataFrame]:
         """The organization's state at `at`, one DataFrame per kind of state (see

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 
 from tests.conftest import ROOT, SAMPLE_LOGS
 from tests.logs import sample_records, write_delivery
-from trailscope import output, render, report
+from trailscope import render, report
 from trailscope.cli import cli
 from trailscope.trail import Trail
 

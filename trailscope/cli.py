@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trailscope import __version__
+from trailscope.findings import SEVERITIES
 from trailscope.period import BadTime, parse_time
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ FORMAT_OPTION = click.option(
 OUTPUT_OPTION = click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),  # as typed: ./json is a file, json the format
     help="Write to this file instead of standard output. A format's bare name is the format "
     "(--output json, as the AWS CLI takes it): for a file of that name, say ./json.",
 )
@@ -63,8 +64,6 @@ COLUMNS_OPTION = click.option(
     help="These columns, in this order (all: every one). A table shows a few by default, "
     "the other formats every one.",
 )
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-EXIT_REJECTED = 3
 EXIT_FINDINGS = 4  # --fail-on: a finding at or above the severity, not accepted
 EXIT_NO_ASSURANCE = 5  # nothing in scope; or, with --fail-on, coverage incomplete
 FAIL_ON_HELP = (
@@ -105,18 +104,19 @@ def _errors() -> Iterator[None]:
 
 
 def _destination(
-    fmt: str | None, output: Path | None, formats: tuple[str, ...], default: str
+    fmt: str | None, given: str | None, formats: tuple[str, ...], default: str
 ) -> tuple[str, Path | None]:
     """The format and the file, from --format and --output: a bare format name given as
     --output is the format (the AWS CLI's --output); else the file's extension names the
     format unless --format does, and the two must agree."""
     fmt = {"markdown": "md"}.get(fmt or "", fmt)
-    if output is not None and str(output) in FORMAT_WORDS:
-        word = {"markdown": "md"}.get(str(output), str(output))
+    output = None if given is None else Path(given)
+    if given in FORMAT_WORDS:
+        word = {"markdown": "md"}.get(given, given)
         if word not in formats:
             raise click.UsageError(
-                f"--output {output}: not a format this command writes (it writes "
-                f"{', '.join(formats)}); for a file of that name, give --output ./{output}"
+                f"--output {given}: not a format this command writes (it writes "
+                f"{', '.join(formats)}); for a file of that name, give --output ./{given}"
             )
         if fmt is not None and fmt != word:
             raise click.UsageError(f"--format {fmt} and --output {word} name two formats")
@@ -340,7 +340,7 @@ class _Progress:
 @DB_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def sql(text: str, db: Path, fmt: str | None, output: Path | None) -> None:
+def sql(text: str, db: Path, fmt: str | None, output: str | None) -> None:
     """Run ad-hoc SQL against the database (opened read-only).
 
     Example:
@@ -350,13 +350,13 @@ def sql(text: str, db: Path, fmt: str | None, output: Path | None) -> None:
     """
     from trailscope import output as out
 
-    fmt, output = _destination(fmt, output, TABLE_FORMATS, "table")
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
         try:
             df = trail.sql(text)
         except Exception as e:  # DuckDB's own message says what is wrong with the SQL
             raise click.ClickException(str(e).splitlines()[0]) from e
-        out.write(df, fmt, output)
+        out.write(df, fmt, path)
 
 
 def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
@@ -401,7 +401,7 @@ def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
 @OUTPUT_OPTION
 @COLUMNS_OPTION
 def timeline(
-    db: Path, fmt: str | None, output: Path | None, columns: str | None, **pivots: Any
+    db: Path, fmt: str | None, output: str | None, columns: str | None, **pivots: Any
 ) -> None:
     """Everything connected to one access key, principal, session, IP or account, in time order.
 
@@ -422,10 +422,10 @@ def timeline(
     from trailscope import output as out
     from trailscope.pivots import TIMELINE_COLUMNS
 
-    fmt, output = _destination(fmt, output, TABLE_FORMATS, "table")
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
         df = trail.timeline(**pivots)
-        out.write(df, fmt, output, columns=_columns(columns), table=TIMELINE_COLUMNS)
+        out.write(df, fmt, path, columns=_columns(columns), table=TIMELINE_COLUMNS)
 
 
 @cli.command()
@@ -435,7 +435,7 @@ def timeline(
 @OUTPUT_OPTION
 @COLUMNS_OPTION
 def summary(
-    db: Path, fmt: str | None, output: Path | None, columns: str | None, **pivots: Any
+    db: Path, fmt: str | None, output: str | None, columns: str | None, **pivots: Any
 ) -> None:
     """What each identity did: events, first and last seen, APIs that succeeded and failed,
     regions, source IPs, user agents, access keys and where those keys came from.
@@ -451,10 +451,10 @@ def summary(
     from trailscope import output as out
     from trailscope.pivots import SUMMARY_COLUMNS
 
-    fmt, output = _destination(fmt, output, TABLE_FORMATS, "table")
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
         df = trail.summary(**pivots)
-        out.write(df, fmt, output, columns=_columns(columns), table=SUMMARY_COLUMNS)
+        out.write(df, fmt, path, columns=_columns(columns), table=SUMMARY_COLUMNS)
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -486,7 +486,7 @@ def query(
     db: Path,
     pairs: tuple[str, ...],
     fmt: str | None,
-    output: Path | None,
+    output: str | None,
     columns: str | None,
 ) -> None:
     """Run a query module from queries/ with named parameters.
@@ -499,9 +499,9 @@ def query(
     """
     from trailscope import output as out
 
-    fmt, output = _destination(fmt, output, TABLE_FORMATS, "table")
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
-        out.write(trail.query(name, **_params(pairs)), fmt, output, columns=_columns(columns))
+        out.write(trail.query(name, **_params(pairs)), fmt, path, columns=_columns(columns))
 
 
 @cli.command("list-queries")
@@ -552,7 +552,7 @@ def list_queries() -> None:
 def report(
     db: Path,
     fmt: str | None,
-    output: Path | None,
+    output: str | None,
     month: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
@@ -583,7 +583,7 @@ def report(
     from trailscope import render
     from trailscope.report import verdict
 
-    fmt, output = _destination(fmt, output, REPORT_FORMATS, "html")
+    fmt, path = _destination(fmt, output, REPORT_FORMATS, "html")
     with _open(db) as trail, _errors():
         context = trail.report_data(
             month=month,
@@ -595,11 +595,11 @@ def report(
             session=session,
         )
         text = render.render(context, fmt, template_dirs=template_dir)
-    if output is None:
+    if path is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path}", err=True)
     complete = not context["warnings"]
     status = verdict(
         context["findings"], complete=complete, empty=context["empty"], fail_on=fail_on
@@ -702,7 +702,7 @@ def findings(
     evidence: bool,
     fail_on: str | None,
     fmt: str | None,
-    output: Path | None,
+    output: str | None,
     columns: str | None,
 ) -> None:
     """List what the checks found, worst first (then by time): AssumeRoot sessions' duration,
@@ -725,7 +725,7 @@ def findings(
     from trailscope.findings import TABLE_COLUMNS, for_format
     from trailscope.report import EVIDENCE_COLUMNS, verdict
 
-    fmt, output = _destination(fmt, output, TABLE_FORMATS, "table")
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     accounts = [account] if account else []
     with _open(db) as trail, _errors():
         df = trail.findings(
@@ -739,7 +739,7 @@ def findings(
         covered = trail.coverage(since=since, until=until, accounts=accounts)
         shown = trail.evidence(df) if evidence else for_format(df, fmt)
         table = EVIDENCE_COLUMNS if evidence else TABLE_COLUMNS
-        out.write(shown, fmt, output, columns=_columns(columns), table=table)
+        out.write(shown, fmt, path, columns=_columns(columns), table=table)
     status = verdict(
         df.iter_rows(named=True),
         complete=covered["complete"],

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from trailscope.cli import EXIT_FINDINGS, EXIT_NO_ASSURANCE, cli
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 # a window the logs cover whole: one account's hour around the S3UnlockBucketPolicy session
 # (P04: a high finding, PutBucketAcl out of scope)
 WINDOW = ["--account", "400000000014", "--since", "2026-10-07T10:00:00Z"]
@@ -87,6 +88,11 @@ def test_times_are_iso_utc_with_z_and_lists_are_arrays(sample_db: Path) -> None:
         sample_db, "timeline", "--access-key", "ASIAHNP46CIPI3KCTCP3", "--output", "line"
     )
     assert "event_time            2026-10-07T10:00:27Z" in timeline.stdout
+    # the prose writes them the same way: every time in the explanations and the report
+    report = invoke(sample_db, "report", "--month", "2026-10", "--output", "md").stdout
+    for text in (report, *(f["explanation"] for f in found)):
+        assert not re.search(r"\d\d:\d\d", ISO_TIME.sub("", text)), text
+    assert len(ISO_TIME.findall(report)) > 100
 
 
 def test_findings_come_worst_first(sample_db: Path) -> None:

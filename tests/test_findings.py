@@ -202,7 +202,7 @@ def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    rows = list(csv.DictReader(io.StringIO(r.output)))
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))  # warnings go to stderr
     assert tuple(rows[0]) == OUTPUT_COLUMNS
     assert {row["severity"] for row in rows} == {"critical", "high"}
     (orphan,) = [row for row in rows if row["check"] == "orphan"]
@@ -223,9 +223,9 @@ def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    assert [row["rule"] for row in json.loads(r.output)] == ["expired_key_used"]
+    assert [row["rule"] for row in json.loads(r.stdout)] == ["expired_key_used"]
     r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--since", "2026-10-09"])
-    assert r.exit_code == 0 and "finding_id" in r.output and "explanation" not in r.output
+    assert r.exit_code == 0 and "finding_id" in r.stdout and "explanation" not in r.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--allow-list", str(bad)])

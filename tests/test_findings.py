@@ -8,6 +8,8 @@ import csv
 import hashlib
 import io
 import json
+import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, load_module
+from tests.conftest import FIXTURES, ROOT, load_module
 from trailscope import findings
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
@@ -159,6 +161,29 @@ def test_allow_list_marks_without_hiding(sample_trail: Trail, tmp_path: Path) ->
     assert sample_trail.findings(allow_list=str(path)).equals(
         findings.findings(sample_trail.analysis, allow_list=entries)
     )
+
+
+def test_the_readmes_allow_list_example_reads_and_accepts(
+    sample_trail: Trail, tmp_path: Path
+) -> None:
+    """The README documents the format with an example: it must be one the tool reads, and
+    accept what the README says (every matcher given, up to the end of the expiry day)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Allow-list", 1)[1]
+    example = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert example, "the README's Allow-list section has no JSON example"
+    path = tmp_path / "approved.json"
+    path.write_text(example[1])
+    (entry,) = json.loads(example[1])["accept"]
+    df = sample_trail.findings(allow_list=path)
+    accepted = df.filter(pl.col("accepted"))
+    assert len(accepted) > 0 and set(accepted["check"]) == {entry["check"]}
+    assert set(accepted["accepted_reason"]) == {entry["reason"]}
+    for f in df.filter(pl.col("check") == entry["check"]).iter_rows(named=True):
+        matches = fnmatchcase(f["account_id"], entry["account"]) and fnmatchcase(
+            f["principal"], entry["principal"]
+        )
+        assert f["accepted"] == matches, f  # every matcher, globs for account and principal
 
 
 @pytest.mark.parametrize(

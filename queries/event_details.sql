@@ -5,9 +5,10 @@
 -- that signed it; the call; what it named (parameters: the request parameters that name what
 -- the call touched, by their names in the record, such as bucketName, queueUrl, userName,
 -- policyArn, targetPrincipal, accountId, servicePrincipal; a sign-in's result and MFAUsed;
--- and the access key a CreateAccessKey created or an STS call issued, as `name=value; ...`; where the record has none of them, its
--- request parameters as compact JSON; at most 300 characters either way); source IP, user
--- agent, error code and message. Every text here is the log's own: attacker-controlled.
+-- and the access key a CreateAccessKey created or an STS call issued, as `name=value; ...`;
+-- where the record has none of them, its request parameters as compact JSON; at most 300
+-- characters either way); source IP, user agent, error code and message. Every text here is
+-- the log's own: attacker-controlled.
 -- inputs: events
 -- outputs: event_id, event_time, account_id, aws_region, principal, access_key_id, event_source,
 -- event_name, parameters, source_ip, user_agent, error_code, error_message

@@ -75,17 +75,13 @@ class Scope:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "since": _iso(self.period.since),
-            "until": _iso(self.period.until),
+            "since": iso(self.period.since),
+            "until": iso(self.period.until),
             "accounts": list(self.accounts),
             "principal": self.principal,
             "session": self.session,
             "title": self.title,
         }
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    return iso(t)
 
 
 def _ids(text: str | None) -> list[str]:
@@ -99,7 +95,7 @@ def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
     for row in df.rows(named=True):
         out.append(
             {
-                k: _iso(v)
+                k: iso(v)
                 if isinstance(v, dt.datetime)
                 else v.isoformat()
                 if isinstance(v, dt.date)
@@ -173,12 +169,12 @@ def build(
         "title": scope.title,
         "scope": scope.as_dict(),
         "period": {
-            "since": _iso(period.since),
-            "until": _iso(period.until),
-            "logs_first": _iso(first),
-            "logs_last": _iso(last),
+            "since": iso(period.since),
+            "until": iso(period.until),
+            "logs_first": iso(first),
+            "logs_last": iso(last),
         },
-        "generated_at": _iso(generated_at or dt.datetime.now(UTC)),
+        "generated_at": iso(generated_at or dt.datetime.now(UTC)),
         "version": __version__,
         "inputs": _inputs(analysis, period, accounts),
         "coverage": covered,
@@ -549,7 +545,7 @@ def _timeline(context: dict[str, Any], since: dt.datetime, until: dt.datetime) -
         while day <= until:
             if day >= since:
                 label = f"{day:%m-%d}" if n % every == 0 else ""
-                days.append({"x": x(_iso(day)), "label": label})
+                days.append({"x": x(iso(day)), "label": label})
                 n += 1
             day += dt.timedelta(days=1)
     return {"width": TIMELINE_WIDTH, "lanes": lanes, "ticks": days}

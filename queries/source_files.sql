@@ -3,8 +3,8 @@
 -- $until (null: no bound): the file (its path or s3:// URL as ingested, the SHA-256 of its
 -- bytes as stored, so `sha256sum` of the file gives the same, its size and the ingest run that
 -- read it), and the events of that account read from it in the period, first and last. An
--- event read from more than one file (overlapping trails) counts in each. What a report rests
--- on: `trailscope query source_files` lists every file when the report lists only the first.
+-- event read from more than one file (overlapping trails) counts in each. A report lists the
+-- first files its events rest on; `trailscope query source_files` lists every one.
 -- inputs: files, event_sources, events
 -- outputs: file_id, path, sha256, size, run_id, account_id, events, first_event, last_event
 -- params: since = null, until = null

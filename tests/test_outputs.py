@@ -80,6 +80,14 @@ def test_times_are_iso_utc_with_z_and_lists_are_arrays(sample_db: Path) -> None:
     assert any(len(f["evidence_event_ids"]) > 1 for f in found)
     text = invoke(sample_db, "findings", "--format", "csv").stdout
     assert all(ISO_Z.match(r["event_time"]) for r in csv.DictReader(io.StringIO(text)))
+    # a query module's event ID lists, comma-joined in SQL, are arrays too
+    state = json.loads(
+        invoke(
+            sample_db, "query", "org_state_at", "--param", "at=2026-10-08", "--output", "json"
+        ).stdout
+    )
+    assert all(isinstance(s["evidence_event_ids"], list) for s in state)
+    assert any(len(s["evidence_event_ids"]) > 1 for s in state)
     people = json.loads(invoke(sample_db, "summary", "--format", "json").stdout)
     assert all(isinstance(p["regions"], list) and ISO_Z.match(p["first_seen"]) for p in people)
     table = invoke(sample_db, "summary").stdout

@@ -722,7 +722,7 @@ def findings(
         trailscope findings --evidence --format line
     """
     from trailscope import output as out
-    from trailscope.findings import TABLE_COLUMNS, for_format
+    from trailscope.findings import TABLE_COLUMNS
     from trailscope.report import EVIDENCE_COLUMNS, verdict
 
     fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
@@ -737,7 +737,7 @@ def findings(
             allow_list=allow_list,
         )
         covered = trail.coverage(since=since, until=until, accounts=accounts)
-        shown = trail.evidence(df) if evidence else for_format(df, fmt)
+        shown = trail.evidence(df) if evidence else df
         table = EVIDENCE_COLUMNS if evidence else TABLE_COLUMNS
         out.write(shown, fmt, path, columns=_columns(columns), table=table)
     status = verdict(

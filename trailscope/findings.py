@@ -294,22 +294,3 @@ def findings(
 def raised(analysis: Analysis, check: str) -> pl.DataFrame:
     """One check's findings in FINDING_COLUMNS, before any filter or allow-list."""
     return analysis.run_query(_raised(analysis, [check]))
-
-
-EVENT_ID_LISTS = ("evidence_event_ids", "context_event_ids")
-
-
-def for_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
-    """What to write in `fmt`: JSON and Parquet get the event IDs as lists (none: an empty
-    list), the text formats keep them comma-joined."""
-    import polars as pl
-
-    if fmt not in ("json", "parquet"):
-        return df
-    return df.with_columns(
-        pl.when(pl.col(c).is_null() | (pl.col(c) == ""))
-        .then(pl.lit([], dtype=pl.List(pl.String)))
-        .otherwise(pl.col(c).str.split(","))
-        .alias(c)
-        for c in EVENT_ID_LISTS
-    )

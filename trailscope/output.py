@@ -3,7 +3,9 @@ to open in a spreadsheet, JSON, or Parquet.
 
 Every text format writes times one way, ISO 8601 in UTC with a Z (2026-10-07T10:00:27Z, with
 microseconds only where a column has them); JSON keeps lists as arrays and CSV, which has none,
-writes them as JSON text. Parquet keeps the columns' own types.
+writes them as JSON text. Parquet keeps the columns' own types. The event ID lists the query
+modules write comma-joined (columns named `*_event_ids`) are lists in JSON and Parquet, and
+stay comma-joined in the text formats.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ def plain(df: pl.DataFrame) -> pl.DataFrame:
     """Nested values as JSON text, so CSV can hold them."""
     return df.with_columns(
         pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in _nested(df)
+    )
+
+
+def id_lists(df: pl.DataFrame) -> pl.DataFrame:
+    """The comma-joined `*_event_ids` columns as lists of event IDs (none: an empty list)."""
+    return df.with_columns(
+        pl.when(pl.col(name).is_null() | (pl.col(name) == ""))
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(pl.col(name).str.split(","))
+        .alias(name)
+        for name, dtype in df.schema.items()
+        if name.endswith("_event_ids") and dtype == pl.String
     )
 
 
@@ -140,6 +154,8 @@ def write(
     if fmt not in FORMATS:
         raise TrailscopeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     df = select(df, fmt, columns, table)
+    if fmt in ("json", "parquet"):
+        df = id_lists(df)
     if fmt == "parquet":
         if output is None:
             raise TrailscopeError("Parquet is binary: give --output FILE")

@@ -362,7 +362,7 @@ def _checks(analysis: Analysis, verified: dict[str, Any]) -> list[dict[str, Any]
         if name in missing:
             note = f"not run: the database lacks {', '.join(missing[name])} (made before it)"
         elif name == "integrity" and not verified.get("verified"):
-            note = "nothing to check: `trailscope verify` has not run on this database"
+            note = "nothing to check: trailscope verify has not run on this database"
         title = analysis.module(findings.CHECK_PREFIX + name).title
         out.append({"name": name, "ran": name not in missing, "title": title, "note": note})
     return out

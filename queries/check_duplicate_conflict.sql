@@ -40,7 +40,7 @@ raw as (
         concat('Event ', c.event_id, ' was read with ', c.copies + 1,
                ' different contents') as title,
         concat('The eventID ', c.event_id, ' (', coalesce(e.event_name, 'no eventName'), ' at ',
-               strftime(e.event_time, '%Y-%m-%d %H:%M:%SZ'), ' in account ',
+               strftime(e.event_time, '%Y-%m-%dT%H:%M:%SZ'), ' in account ',
                coalesce(e.recipient_account_id, 'unknown'), ') was stored from ', k.path, ' #',
                c.kept_position, '; ', c.copies, ' other cop', case when c.copies = 1 then 'y'
                else 'ies' end, ' differ in ', d.fields, ': ', c.places, '. One eventID names '

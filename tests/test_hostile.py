@@ -259,7 +259,7 @@ def test_times_no_ingest_stores_still_render(tmp_path: Path) -> None:
     3.6 million days from year 1 to 9999."""
     db = tmp_path / "theirs.duckdb"
     records = [r for r in sample_records() if r["userIdentity"].get("type") == "Root"][:7]
-    with Trail(db) as trail:
+    with Trail(db, read_only=False) as trail:
         trail.ingest(hostile_file(tmp_path, records))
         for n, when in enumerate(
             ["infinity", "-infinity", "0000-06-01", "290000-01-01", "0001-01-01", "9999-12-31"]

@@ -399,7 +399,7 @@ def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
     """Trail attaches its file with row groups of schema.ROW_GROUP_SIZE rows, and ingest
     commits that many records at a time (the memory target rests on it)."""
     assert ingest.COMMIT_ROWS == schema.ROW_GROUP_SIZE
-    with Trail(tmp_path / "t.duckdb") as trail:
+    with Trail(tmp_path / "t.duckdb", read_only=False) as trail:
         trail.con.sql(
             f"create table numbers as select range as n from range({schema.ROW_GROUP_SIZE + 1})"
         )
@@ -655,14 +655,22 @@ def test_json_lines_after_bad_first_lines_are_read(tmp_path: Path) -> None:
 
 def test_a_database_an_older_trailscope_wrote_still_reads(tmp_path: Path) -> None:
     """One without duplicate_conflicts, opened read-only as the analysis commands open it: the
-    checks run (there are no conflicts in it to find)."""
+    other checks run; the conflict check cannot (that ingest kept no conflicts, so none found
+    would be a guess), and the report says so. An ingest adds the table."""
     db = tmp_path / "old.duckdb"
-    with Trail(db) as trail:
+    with Trail(db, read_only=False) as trail:
         trail.ingest(_one_file(tmp_path))
         trail.con.sql("drop table duplicate_conflicts")
     with Trail(db, read_only=True) as trail:
         assert trail.findings(check="duplicate_conflict").height == 0
+        checks = {c["name"]: c for c in trail.report_data()["checks"]}
+        assert not checks["duplicate_conflict"]["ran"]
+        assert "lacks duplicate_conflicts" in checks["duplicate_conflict"]["note"]
+        assert checks["duration"]["ran"]
+    with Trail(db) as trail:
+        trail.ingest(_one_file(tmp_path))
         assert trail.sql("select count(*) as n from duplicate_conflicts")["n"][0] == 0
+        assert trail.findings(check="duplicate_conflict").height == 0
 
 
 def _one_file(folder: Path) -> Path:

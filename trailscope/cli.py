@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trailscope import __version__
+from trailscope.findings import SEVERITIES
 from trailscope.period import BadTime, parse_time
 from trailscope.schema import MAX_FILE_SIZE
 
@@ -30,19 +31,48 @@ DB_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The DuckDB database file.",
 )
+TABLE_FORMATS = ("table", "line", "csv", "json", "parquet")
+REPORT_FORMATS = ("html", "md", "json")
+# the format a file's extension names; a bare --output WORD that is a format's name is the
+# format, as the AWS CLI's --output is (its text and yaml trailscope does not write)
+EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".txt": "table",
+    ".html": "html",
+    ".htm": "html",
+    ".md": "md",
+    ".markdown": "md",
+}
+FORMAT_WORDS = (*TABLE_FORMATS, *REPORT_FORMATS, "markdown", "text", "yaml", "yaml-stream")
 FORMAT_OPTION = click.option(
     "--format",
     "fmt",
-    default="table",
-    show_default=True,
-    type=click.Choice(["table", "csv", "json", "parquet"]),
-    help="Output format (CSV cells that would run as spreadsheet formulas are defused).",
+    type=click.Choice(TABLE_FORMATS),
+    help="Output format: table (the default), line (one field a line, for wide rows), csv "
+    "(cells that would run as spreadsheet formulas are defused), json or parquet. Without "
+    "it, the --output file's extension picks it (.txt .csv .json .parquet).",
 )
 OUTPUT_OPTION = click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
+    type=click.Path(dir_okay=False),  # as typed: ./json is a file, json the format
+    help="Write to this file instead of standard output. A format's bare name is the format "
+    "(--output json, as the AWS CLI takes it): for a file of that name, say ./json.",
+)
+COLUMNS_OPTION = click.option(
+    "--columns",
+    metavar="A,B,...",
+    help="These columns, in this order (all: every one). A table shows a few by default, "
+    "the other formats every one.",
+)
+EXIT_FINDINGS = 4  # --fail-on: a finding at or above the severity, not accepted
+EXIT_NO_ASSURANCE = 5  # nothing in scope; or, with --fail-on, coverage incomplete
+FAIL_ON_HELP = (
+    "Exit 4 when a finding of this severity or worse is present and not accepted by the "
+    "allow-list; else exit 5 when the coverage is incomplete (days or member accounts "
+    "without logs, records not read). Without it, exit 5 only when nothing in scope has logs."
 )
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
@@ -125,6 +155,55 @@ def _one_line(e: Exception) -> str:
     )
 
 
+def _destination(
+    fmt: str | None, given: str | None, formats: tuple[str, ...], default: str
+) -> tuple[str, Path | None]:
+    """The format and the file, from --format and --output: a bare format name given as
+    --output is the format (the AWS CLI's --output); else the file's extension names the
+    format unless --format does, and the two must agree."""
+    fmt = {"markdown": "md"}.get(fmt or "", fmt)
+    output = None if given is None else Path(given)
+    if given in FORMAT_WORDS:
+        word = {"markdown": "md"}.get(given, given)
+        if word not in formats:
+            raise click.UsageError(
+                f"--output {given}: not a format this command writes (it writes "
+                f"{', '.join(formats)}); for a file of that name, give --output ./{given}"
+            )
+        if fmt is not None and fmt != word:
+            raise click.UsageError(f"--format {fmt} and --output {word} name two formats")
+        return word, None
+    suffix = output.suffix if output is not None else ""
+    named = EXTENSIONS.get(suffix.lower())
+    if fmt is None:
+        if named is not None and named not in formats:
+            raise click.UsageError(
+                f"--output {output}: a {suffix} file is {named}, which this command "
+                f"does not write (it writes {', '.join(formats)}); give --format"
+            )
+        return named or default, output
+    if named is not None and named != fmt:
+        raise click.UsageError(
+            f"--format {fmt}, but --output {output} is named as {named}: say one format"
+        )
+    return fmt, output
+
+
+def _columns(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _exit(status: str, warnings: list[str]) -> None:
+    """Say on standard error what the output cannot vouch for, and exit as `status` says
+    (see report.verdict)."""
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
+    if status == "findings":
+        sys.exit(EXIT_FINDINGS)
+    if status in ("empty", "incomplete"):
+        sys.exit(EXIT_NO_ASSURANCE)
+
+
 @contextmanager
 def _open(db: Path) -> Iterator[Trail]:
     """Open a database read-only, as every analysis command does."""
@@ -140,6 +219,10 @@ def cli() -> None:
     """Who used root-level power in an AWS organization, from CloudTrail alone.
 
     Ingest CloudTrail into a DuckDB file, then ask it questions.
+
+    Exit status: 0 done; 1 error; 2 bad usage; 3 ingest rejected records or verify found
+    tampering; 4 findings at or above --fail-on; 5 nothing in scope has logs, or with
+    --fail-on the coverage is incomplete.
 
     Example:
 
@@ -210,7 +293,7 @@ def ingest(
     cap = _size(max_file_size)
     progress = None if quiet or not sys.stderr.isatty() else _Progress()
     try:
-        with _errors(), Trail(db) as trail:
+        with _errors(), Trail(db, read_only=False) as trail:
             summary = trail.ingest(
                 *sources,
                 account=account,
@@ -319,7 +402,7 @@ def verify(
     """
     from trailscope.trail import Trail
 
-    with _errors(), Trail(db) as trail:
+    with _errors(), Trail(db, read_only=False) as trail:
         summary = trail.verify(
             *sources,
             public_keys=public_keys,
@@ -357,7 +440,7 @@ class _Progress:
 @DB_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def sql(text: str, db: Path, fmt: str, output: Path | None) -> None:
+def sql(text: str, db: Path, fmt: str | None, output: str | None) -> None:
     """Run ad-hoc SQL against the database (opened read-only).
 
     Example:
@@ -367,12 +450,13 @@ def sql(text: str, db: Path, fmt: str, output: Path | None) -> None:
     """
     from trailscope import output as out
 
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
         try:
             df = trail.sql(text)
         except Exception as e:  # DuckDB's own message says what is wrong with the SQL
             raise click.ClickException(str(e).splitlines()[0]) from e
-        out.write(df, fmt, output)
+        out.write(df, fmt, path)
 
 
 def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
@@ -415,7 +499,10 @@ def _pivot_options(command: click.decorators.FC) -> click.decorators.FC:
 @_pivot_options
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def timeline(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
+@COLUMNS_OPTION
+def timeline(
+    db: Path, fmt: str | None, output: str | None, columns: str | None, **pivots: Any
+) -> None:
     """Everything connected to one access key, principal, session, IP or account, in time order.
 
     Rows are the matching events (reached: pivot), the calls or console sign-ins that issued
@@ -430,11 +517,15 @@ def timeline(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
         trailscope timeline --access-key AKIAIOSFODNN7EXAMPLE --follow
         trailscope timeline --ip 198.51.100.66 --since 2024-12-02 --format csv -o ip.csv
         trailscope timeline --principal arn:aws:iam::111111111111:role/OrgAdmin --follow
+        trailscope timeline --session ASIA... --format line --columns all
     """
     from trailscope import output as out
+    from trailscope.pivots import TIMELINE_COLUMNS
 
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
-        out.write(trail.timeline(**pivots), fmt, output)
+        df = trail.timeline(**pivots)
+        out.write(df, fmt, path, columns=_columns(columns), table=TIMELINE_COLUMNS)
 
 
 @cli.command()
@@ -442,7 +533,10 @@ def timeline(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
 @_pivot_options
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def summary(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
+@COLUMNS_OPTION
+def summary(
+    db: Path, fmt: str | None, output: str | None, columns: str | None, **pivots: Any
+) -> None:
     """What each identity did: events, first and last seen, APIs that succeeded and failed,
     regions, source IPs, user agents, access keys and where those keys came from.
 
@@ -452,12 +546,15 @@ def summary(db: Path, fmt: str, output: Path | None, **pivots: Any) -> None:
 
     \b
         trailscope summary --db trail.duckdb
-        trailscope summary --access-key ASIAIOSFODNN7EXAMPLE --follow --format json
+        trailscope summary --access-key ASIAIOSFODNN7EXAMPLE --follow --output json
     """
     from trailscope import output as out
+    from trailscope.pivots import SUMMARY_COLUMNS
 
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
-        out.write(trail.summary(**pivots), fmt, output)
+        df = trail.summary(**pivots)
+        out.write(df, fmt, path, columns=_columns(columns), table=SUMMARY_COLUMNS)
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -483,7 +580,15 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
 )
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | None) -> None:
+@COLUMNS_OPTION
+def query(
+    name: str,
+    db: Path,
+    pairs: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+    columns: str | None,
+) -> None:
     """Run a query module from queries/ with named parameters.
 
     Example:
@@ -494,8 +599,9 @@ def query(name: str, db: Path, pairs: tuple[str, ...], fmt: str, output: Path | 
     """
     from trailscope import output as out
 
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
     with _open(db) as trail, _errors():
-        out.write(trail.query(name, **_params(pairs)), fmt, output)
+        out.write(trail.query(name, **_params(pairs)), fmt, path, columns=_columns(columns))
 
 
 @cli.command("list-queries")
@@ -520,10 +626,9 @@ def list_queries() -> None:
 @click.option(
     "--format",
     "fmt",
-    default="html",
-    show_default=True,
-    type=click.Choice(["html", "md", "json"]),
-    help="Report format.",
+    type=click.Choice(["html", "md", "markdown", "json"]),
+    help="Report format: html (the default), md or json. Without it, the --output file's "
+    "extension picks it (.html .md .json).",
 )
 @OUTPUT_OPTION
 @click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): the monthly report.")
@@ -541,12 +646,13 @@ def list_queries() -> None:
 @click.option(
     "--allow-list",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON allow-list: approved findings are shown as accepted.",
+    help="JSON allow-list: approved findings are shown as accepted (see README).",
 )
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help=FAIL_ON_HELP)
 def report(
     db: Path,
-    fmt: str,
-    output: Path | None,
+    fmt: str | None,
+    output: str | None,
     month: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
@@ -555,40 +661,53 @@ def report(
     principal: str | None,
     session: str | None,
     allow_list: Path | None,
+    fail_on: str | None,
 ) -> None:
-    """Write the root activity report: findings, sessions, organization state, coverage.
+    """Write the root activity report: what it covers and what the logs lack, findings with
+    their evidence, sessions, organization state, coverage, integrity, the source files.
 
-    One self-contained HTML file (no scripts, nothing fetched), GitHub-flavoured Markdown,
-    or JSON of the same content.
+    One self-contained HTML file (no scripts, nothing fetched; it prints to PDF from a
+    browser), GitHub-flavoured Markdown, or JSON of the same content. The report is written
+    whatever it found; the exit status says what: 0, or 4 with --fail-on when a finding at or
+    above it is present (accepted ones do not count), or 5 when nothing in scope has logs (a
+    month without logs, a filter that matches nothing) or, with --fail-on, when the coverage
+    is incomplete; warnings go to standard error too.
 
     Example:
 
     \b
         trailscope report --db trail.duckdb --month 2026-10 -o october.html
-        trailscope report --db trail.duckdb --format md --account 111122223333
+        trailscope report --db trail.duckdb --month 2026-10 -o october.md --fail-on high
         trailscope report --db trail.duckdb --principal alice@example.com --since 2026-10-07
     """
+    from trailscope import render
     from trailscope.output import check_output
+    from trailscope.report import verdict
 
+    fmt, path = _destination(fmt, output, REPORT_FORMATS, "html")
     with _errors():
-        check_output(output)
+        check_output(path)
     with _open(db) as trail, _errors():
-        text = trail.report(
-            fmt,
+        context = trail.report_data(
             month=month,
             since=since,
             until=until,
             accounts=account,
-            template_dirs=template_dir,
             allow_list=allow_list,
             principal=principal,
             session=session,
         )
-    if output is None:
+        text = render.render(context, fmt, template_dirs=template_dir)
+    if path is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path}", err=True)
+    complete = not context["warnings"]
+    status = verdict(
+        context["findings"], complete=complete, empty=context["empty"], fail_on=fail_on
+    )
+    _exit(status, context["warnings"])
 
 
 @cli.command()
@@ -646,7 +765,7 @@ def schema() -> None:
 @DB_OPTION
 @click.option(
     "--severity",
-    type=click.Choice(["critical", "high", "medium", "low", "info"]),
+    type=click.Choice(SEVERITIES),
     help="Only findings of this severity or worse.",
 )
 @click.option("--account", help="Only findings about this account.")
@@ -664,10 +783,18 @@ def schema() -> None:
     "--allow-list",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file of approved break-glass use: matching findings are marked "
-    "accepted, not hidden.",
+    "accepted, not hidden (see README).",
 )
+@click.option(
+    "--evidence",
+    is_flag=True,
+    help="One row per event each finding rests on (evidence, then context), with its time, "
+    "account, region, principal, action, what it named, source IP, user agent and error.",
+)
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help=FAIL_ON_HELP)
 @FORMAT_OPTION
 @OUTPUT_OPTION
+@COLUMNS_OPTION
 def findings(
     db: Path,
     severity: str | None,
@@ -676,21 +803,34 @@ def findings(
     until: dt.datetime | None,
     checks: tuple[str, ...],
     allow_list: Path | None,
-    fmt: str,
-    output: Path | None,
+    evidence: bool,
+    fail_on: str | None,
+    fmt: str | None,
+    output: str | None,
+    columns: str | None,
 ) -> None:
-    """List what the checks found: AssumeRoot sessions' duration, task scope and caller
-    authorization, orphan root sessions, root use outside AssumeRoot.
+    """List what the checks found, worst first (then by time): AssumeRoot sessions' duration,
+    task scope and caller authorization, orphan root sessions, root use outside AssumeRoot,
+    organization changes, log file integrity.
+
+    Exit status: 0; 4 with --fail-on when a finding at or above it is present (accepted ones
+    do not count); 5 when nothing in the period and account has logs or, with --fail-on, when
+    the coverage is incomplete (said on standard error).
 
     Example:
 
     \b
         trailscope findings --db trail.duckdb --severity high
-        trailscope findings --check task_scope --allow-list approved.json --format csv
+        trailscope findings --check task_scope --allow-list approved.json -o findings.csv
+        trailscope findings --since 2026-10-01 --until 2026-10-31 --fail-on high
+        trailscope findings --evidence --format line
     """
     from trailscope import output as out
-    from trailscope.findings import for_format
+    from trailscope.findings import TABLE_COLUMNS
+    from trailscope.report import EVIDENCE_COLUMNS, verdict
 
+    fmt, path = _destination(fmt, output, TABLE_FORMATS, "table")
+    accounts = [account] if account else []
     with _open(db) as trail, _errors():
         df = trail.findings(
             severity=severity,
@@ -700,4 +840,14 @@ def findings(
             check=checks or None,
             allow_list=allow_list,
         )
-        out.write(for_format(df, fmt), fmt, output)
+        covered = trail.coverage(since=since, until=until, accounts=accounts)
+        shown = trail.evidence(df) if evidence else df
+        table = EVIDENCE_COLUMNS if evidence else TABLE_COLUMNS
+        out.write(shown, fmt, path, columns=_columns(columns), table=table)
+    status = verdict(
+        df.iter_rows(named=True),
+        complete=covered["complete"],
+        empty=covered["empty"],
+        fail_on=fail_on,
+    )
+    _exit(status, covered["warnings"])

@@ -1,26 +1,37 @@
-"""Writing result tables for people and programs: a terminal table, CSV safe to open in a
-spreadsheet, JSON, or Parquet.
+"""Writing result tables for people and programs: a terminal table, one field a line, CSV safe
+to open in a spreadsheet, JSON, or Parquet.
 
-Log text is attacker-controlled: in a terminal table every control character (the escape that
-starts ANSI and OSC sequences, and the rest) is shown as an escape instead, while CSV, JSON
-and Parquet keep the data exact. A time that Python cannot hold (DuckDB's infinity, year 0 or
-290000, from a database written by someone else) is written as DuckDB's text for it, not a
-crash."""
+Every text format writes times one way, ISO 8601 in UTC with a Z (2026-10-07T10:00:27Z, with
+microseconds only where a column has them); JSON keeps lists as arrays and CSV, which has none,
+writes them as JSON text. Parquet keeps the columns' own types. The event ID lists the query
+modules write comma-joined (columns named `*_event_ids`) are lists in JSON and Parquet, and
+stay comma-joined in the text formats.
+
+Log text is attacker-controlled: in a terminal table or line output every control character
+(the escape that starts ANSI and OSC sequences, and the rest) is shown as an escape instead,
+while CSV, JSON and Parquet keep the data exact. A time that Python cannot hold (DuckDB's
+infinity, year 0 or 290000, from a database written by someone else) is written as DuckDB's
+text for it, not a crash.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from trailscope.errors import TrailscopeError
+from trailscope.render import FORMULA_START
 
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = ("table", "line", "csv", "json", "parquet")
+TABLE_WIDTH = 200  # characters, where the terminal's own width is unknown (a pipe, a file)
 # What a terminal acts on instead of showing: C0 controls (ESC starts ANSI/OSC sequences, CR
 # and BS overwrite), DEL, C1 controls (U+009B is a one-character CSI), and the directional
 # marks, overrides and isolates that reorder what is shown (Trojan Source, CVE-2021-42574).
@@ -104,11 +115,6 @@ def times_as_text(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula; log text is
-# attacker-controlled, so such cells get a leading apostrophe (OWASP's advice for CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
 def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
     """Text cells that a spreadsheet would run as formulas, defused with a leading apostrophe."""
     texts = [name for name, dtype in df.schema.items() if dtype == pl.String]
@@ -116,8 +122,8 @@ def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
         return df
     return df.with_columns(
         pl.when(
-            pl.col(c).str.starts_with(_FORMULA_START[0])
-            | pl.any_horizontal(pl.col(c).str.starts_with(p) for p in _FORMULA_START[1:])
+            pl.col(c).str.starts_with(FORMULA_START[0])
+            | pl.any_horizontal(pl.col(c).str.starts_with(p) for p in FORMULA_START[1:])
         )
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
@@ -131,18 +137,21 @@ def _json_text(value: object) -> str:
     return json.dumps(value.to_list() if isinstance(value, pl.Series) else value, default=str)
 
 
-def _plain(df: pl.DataFrame) -> pl.DataFrame:
+def _nested(df: pl.DataFrame) -> list[str]:
+    return [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
+
+
+def plain(df: pl.DataFrame) -> pl.DataFrame:
     """Nested values as JSON text, so CSV can hold them."""
-    nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
     return df.with_columns(
-        pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in nested
+        pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in _nested(df)
     )
 
 
 def for_terminal(df: pl.DataFrame) -> pl.DataFrame:
     """`df` as a terminal may show it: nested values as JSON text (which escapes control
     characters), and every control character in text and column names escaped."""
-    df = _plain(df)
+    df = plain(df)
     texts = [n for n, t in df.schema.items() if t == pl.String]
     unsafe = [n for n in texts if df.select(pl.col(n).str.contains(f"[{_CONTROLS}]").any()).item()]
     df = df.with_columns(
@@ -163,37 +172,120 @@ def check_output(output: Path | None) -> None:
         )
 
 
-def write(df: pl.DataFrame, fmt: str, output: Path | None = None) -> None:
-    """Write `df` in `fmt` to `output`, or to standard output."""
+def id_lists(df: pl.DataFrame) -> pl.DataFrame:
+    """The comma-joined `*_event_ids` columns as lists of event IDs (none: an empty list)."""
+    return df.with_columns(
+        pl.when(pl.col(name).is_null() | (pl.col(name) == ""))
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(pl.col(name).str.split(","))
+        .alias(name)
+        for name, dtype in df.schema.items()
+        if name.endswith("_event_ids") and dtype == pl.String
+    )
+
+
+def _readable(df: pl.DataFrame) -> pl.DataFrame:
+    """For people: a list of texts as the texts, comma-separated; other nested values as JSON."""
+    lists = [n for n, t in df.schema.items() if t == pl.List(pl.String)]
+    return plain(df.with_columns(pl.col(n).list.join(", ") for n in lists))
+
+
+def utc_text(df: pl.DataFrame) -> pl.DataFrame:
+    """Times as ISO 8601 text in UTC with a Z; a time without a zone is UTC already (the
+    database's times all are)."""
+    out = []
+    for name, dtype in df.schema.items():
+        if not isinstance(dtype, pl.Datetime):
+            continue
+        column = pl.col(name)
+        if dtype.time_zone is not None:
+            column = column.dt.convert_time_zone("UTC")
+        fraction = bool((df[name].dt.microsecond().fill_null(0) != 0).any())
+        out.append(column.dt.strftime(f"%Y-%m-%dT%H:%M:%S{'%.6f' if fraction else ''}Z"))
+    return df.with_columns(out) if out else df
+
+
+def select(
+    df: pl.DataFrame, fmt: str, columns: Sequence[str] | None, table: Sequence[str] = ()
+) -> pl.DataFrame:
+    """The columns to write: those asked for, in that order (`all`: every one); without a
+    choice, a terminal table shows `table` (where given) and every other format everything."""
+    if columns is None or list(columns) == []:
+        return df.select(table) if fmt == "table" and table else df
+    if list(columns) == ["all"]:
+        return df
+    unknown = [c for c in columns if c not in df.columns]
+    if unknown:
+        raise TrailscopeError(
+            f"no column {', '.join(unknown)}; the columns are: {', '.join(df.columns)}"
+        )
+    return df.select(columns)
+
+
+def _table(df: pl.DataFrame, width: int) -> str:
+    buffer = io.StringIO()
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        fmt_str_lengths=60,
+        tbl_width_chars=width,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
+        print(df, file=buffer)
+    return buffer.getvalue()
+
+
+def _lines(df: pl.DataFrame) -> str:
+    """One field a line, `name  value`, a blank line between records (psql's expanded mode):
+    for rows too wide for a table."""
+    names = max((len(c) for c in df.columns), default=0)
+    records = []
+    for n, row in enumerate(df.iter_rows(named=True), 1):
+        fields = [f"-- record {n}"]
+        fields += [
+            f"{k.ljust(names)}  {'' if v is None else ' '.join(str(v).splitlines())}"
+            for k, v in row.items()
+        ]
+        records.append("\n".join(fields) + "\n")
+    return "\n".join(records)
+
+
+def write(
+    df: pl.DataFrame,
+    fmt: str,
+    output: Path | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    table: Sequence[str] = (),
+) -> None:
+    """Write `df` in `fmt` to `output`, or to standard output; `columns` and `table` choose the
+    columns (see `select`)."""
     if fmt not in FORMATS:
         raise TrailscopeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     check_output(output)
+    df = select(df, fmt, columns, table)
+    if fmt in ("json", "parquet"):
+        df = id_lists(df)
     if fmt == "parquet":
         if output is None:
             raise TrailscopeError("Parquet is binary: give --output FILE")
         df.write_parquet(output)
         return
-    df = times_as_text(df)
+    df = utc_text(times_as_text(df))
     if fmt == "csv" and output is not None:  # straight to the file: a pivot's rows are many
-        csv_safe(_plain(df)).write_csv(output)
+        csv_safe(plain(df)).write_csv(output)
         return
     if fmt == "csv":
-        text = csv_safe(_plain(df)).write_csv()
+        text = csv_safe(plain(df)).write_csv()
     elif fmt == "json":
         text = df.write_json() + "\n"
+    elif fmt == "line":
+        text = _lines(for_terminal(_readable(df)))
     else:
-        df = for_terminal(df)
-        buffer = io.StringIO()
-        with pl.Config(
-            tbl_rows=-1,
-            tbl_cols=-1,
-            fmt_str_lengths=60,
-            tbl_width_chars=200,
-            tbl_hide_dataframe_shape=True,
-            tbl_hide_column_data_types=True,
-        ):
-            print(df, file=buffer)
-        text = buffer.getvalue()
+        terminal = output is None and sys.stdout.isatty()
+        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if terminal else TABLE_WIDTH
+        text = _table(for_terminal(_readable(df)), width)
     if output is None:
         sys.stdout.write(text)
     else:

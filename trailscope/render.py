@@ -18,11 +18,20 @@ FORMATS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; log text is
+# attacker-controlled, so such text gets a leading apostrophe (OWASP's advice for CSV injection):
+# in CSV (trailscope.output) and in Markdown, whose tables are pasted into spreadsheets too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
 def md(value: object) -> str:
-    """Log text as inert Markdown for a table cell: no table breaks, links, code or HTML."""
+    """Log text as inert Markdown for a table cell: no table breaks, links, code, HTML or
+    spreadsheet formulas."""
     if value is None:
         return ""
     text = " ".join(str(value).split())  # newlines would end the table row
+    if text.startswith(FORMULA_START):
+        text = "'" + text
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML
     return _MD_SPECIAL.sub(r"\\\1", text)
 

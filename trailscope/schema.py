@@ -499,19 +499,9 @@ def _select_expression(c: Column) -> str:
     return c.name
 
 
-def _create(name: str, columns: tuple[Column, ...], *, temporary: bool = False) -> str:
+def _create(name: str, columns: tuple[Column, ...]) -> str:
     cols = ",\n  ".join(f"{c.name} {_stored_type(c)}" for c in columns if c.stored)
-    return f"create {'temp ' if temporary else ''}table if not exists {name} (\n  {cols}\n);"
-
-
-def missing_ddl(present: set[str]) -> str:
-    """For a database opened read-only that an older trailscope wrote: an empty temporary
-    table for each table added since (DuckDB finds a temporary table by its name too)."""
-    return "\n".join(
-        _create(table, columns, temporary=True)
-        for table, (columns, _doc) in TABLES.items()
-        if table != "events" and table not in present
-    )
+    return f"create table if not exists {name} (\n  {cols}\n);"
 
 
 def ddl() -> str:

@@ -490,3 +490,30 @@ def test_folders_named_for_days_that_do_not_exist_are_read(tmp_path: Path) -> No
         clean(run)
         assert run.returncode == 0, run.stderr
     assert _counts(db)[1] == len(days)
+
+
+def test_sql_of_blobs_arrays_and_maps_writes_every_format(tmp_path: Path) -> None:
+    """A query's own BLOB (the record as bytes, with a byte that is not UTF-8), fixed-size
+    array and map: CSV wrote none of them (one-line errors), JSON panicked in polars with a
+    traceback, and an array came out as `<builtins.PySeries object at ...>`."""
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(hostile_file(tmp_path, list(sample_records()[:1])))
+    query = (
+        r"select 'a\x1b\xff'::blob as b, [1, 2]::int[2] as a, map(['k'], [1]) as m, "
+        "[event_name] as l from events"
+    )
+    outputs = {}
+    for fmt in ("csv", "json", "table"):
+        run = cli("sql", query, "--db", str(db), "--format", fmt, cwd=tmp_path, blind=False)
+        if fmt == "table":
+            clean(run)  # CSV and JSON keep the data exact
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (fmt, run.stderr)
+        outputs[fmt] = run.stdout
+    name = sample_records()[0]["eventName"]
+    row = next(csv.DictReader(io.StringIO(outputs["csv"])))
+    assert row == {"b": "a\x1b\\xff", "a": "[1, 2]", "m": '{"k": 1}', "l": f'["{name}"]'}
+    assert json.loads(outputs["json"]) == [
+        {"b": "a\x1b\\xff", "a": [1, 2], "m": {"k": 1}, "l": [name]}
+    ]
+    assert "PySeries" not in outputs["table"] and "a\\x1b\\xff" in outputs["table"]

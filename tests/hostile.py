@@ -21,6 +21,8 @@ Cases (file, or folder, in the corpus):
   control_char_record.json   a delivery file with one record holding a raw control character
   cut_short.json             a delivery file cut short in its last record (a partial copy)
   first_lines_bad.jsonl      JSON lines whose first 5 lines are bad, then 5 good
+  null_record.json           a delivery file whose Records hold a null and a number
+  number.json                a JSON number, not CloudTrail (it was skipped as "not JSON")
   packed/*                   bzip2, xz and zip (not read: rejected, never passed over), gzip
                              inside gzip, gzipped Parquet, Parquet with decimal and binary
                              columns (which JSON has no type for)
@@ -239,6 +241,14 @@ def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     text = delivery_bytes([*good(2), ids.record()])
     _json(root / "cut_short.json", text[: len(text) - 100])
     c.expected["cut_short.json"] = Expect(3, 2, 0, 1, reasons=((3, "invalid JSON"),))
+    _json(root / "null_record.json", json.dumps({"Records": [None, *good(1), 7]}))
+    c.expected["null_record.json"] = Expect(
+        3, 1, 0, 2, reasons=((1, "not a JSON object: a null"), (3, "not a JSON object"))
+    )
+    _json(root / "number.json", "42\n")
+    c.expected["number.json"] = Expect(
+        status="rejected", reasons=((None, "JSON, but not CloudTrail: a number"),)
+    )
     bad = [b'{"eventID": "x", trunc', b"not json", b"[1, 2]", b"\xff\xfe", b'"text"']
     lines = bad + [json.dumps(r).encode() for r in good(5)]
     _json(root / "first_lines_bad.jsonl", b"\n".join(lines))

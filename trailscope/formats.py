@@ -159,7 +159,11 @@ def _read_text(data: bytes, slow: bool) -> ReadResult:
     if first is None:
         return ReadResult("empty", note="empty file")
     if first.group(1) not in (b"{", b"["):
-        return ReadResult("unknown", skip="not JSON, gzip or Parquet")
+        try:
+            value = _loads(data)
+        except ValueError:
+            return ReadResult("unknown", skip="not JSON, gzip or Parquet")
+        return ReadResult("json", error=f"JSON, but not CloudTrail: {_kind(value)}")
     head = _RECORDS_HEAD.match(data)
     whole = data[-64:].rstrip().endswith(b"]}")
     if not slow and head and whole:
@@ -317,7 +321,15 @@ def read_slow(data: bytes) -> ReadResult:
     if isinstance(doc, dict):
         keys = ", ".join(sorted(doc)[:8]) or "none"
         return ReadResult("json", error=f"JSON, but not CloudTrail: an object with keys {keys}")
-    return ReadResult("json", error=f"JSON, but not CloudTrail: a {type(doc).__name__}")
+    return ReadResult("json", error=f"JSON, but not CloudTrail: {_kind(doc)}")
+
+
+def _kind(value: Any) -> str:
+    """What JSON calls a value's type: a number, a string, an array..."""
+    for kind, name in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else "an array"
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, by surrogateescape
@@ -426,11 +438,13 @@ def differences(text: str, kept: str) -> str:
 def reason_for_line(line: str) -> str:
     """Why DuckDB could not take a line as JSON, in words a responder can act on."""
     try:
-        orjson.loads(line.encode("utf-8", "surrogatepass"))
+        value = orjson.loads(line.encode("utf-8", "surrogatepass"))
     except orjson.JSONDecodeError as e:
         if "surrogate" in str(e):
             return f"JSON with a lone UTF-16 surrogate escape, which DuckDB cannot store: {e}"
         return f"invalid JSON: {e}"
+    if value is None:  # json_transform makes null what it makes of text that is not JSON
+        return "not a JSON object: a null"
     return "JSON that DuckDB's parser rejects"
 
 

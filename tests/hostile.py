@@ -243,7 +243,7 @@ def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     c.expected["cut_short.json"] = Expect(3, 2, 0, 1, reasons=((3, "invalid JSON"),))
     _json(root / "null_record.json", json.dumps({"Records": [None, *good(1), 7]}))
     c.expected["null_record.json"] = Expect(
-        3, 1, 0, 2, reasons=((1, "not a JSON object: a null"), (3, "not a JSON object"))
+        3, 1, 0, 2, reasons=((1, "not a JSON object: null"), (3, "not a JSON object: a number"))
     )
     _json(root / "number.json", "42\n")
     c.expected["number.json"] = Expect(

@@ -444,7 +444,7 @@ def reason_for_line(line: str) -> str:
             return f"JSON with a lone UTF-16 surrogate escape, which DuckDB cannot store: {e}"
         return f"invalid JSON: {e}"
     if value is None:  # json_transform makes null what it makes of text that is not JSON
-        return "not a JSON object: a null"
+        return "not a JSON object: null"
     return "JSON that DuckDB's parser rejects"
 
 

@@ -652,7 +652,9 @@ select file_id, position, record_text, event_id, hash(event_id) as id_hash, even
          when s is null then 'CloudTrailEvent is not valid JSON'
          when trim(event_id) <> '' and event_time between {early} and {late}
            then null  -- the usual case
-         when json_type(record) <> 'OBJECT' then 'not a JSON object: a ' || lower(json_type(record))
+         when json_type(record) <> 'OBJECT' then 'not a JSON object: ' || case json_type(record)
+           when 'VARCHAR' then 'a string' when 'ARRAY' then 'an array'
+           when 'BOOLEAN' then 'a boolean' when 'NULL' then 'null' else 'a number' end
          when coalesce(trim(event_id), '') = '' and time_text is null
            then 'not a CloudTrail record: it has neither eventID nor eventTime'
          when event_id is null then 'record has no eventID'

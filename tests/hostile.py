@@ -22,6 +22,8 @@ Cases (file, or folder, in the corpus):
   cut_short.json             a delivery file cut short in its last record (a partial copy)
   first_lines_bad.jsonl      JSON lines whose first 5 lines are bad, then 5 good
   null_record.json           a delivery file whose Records hold a null and a number
+  joined/*                   delivery files joined: by cat (no separator), by zcat into JSON
+                             lines of them, by jq -s into an array of them
   number.json                a JSON number, not CloudTrail (it was skipped as "not JSON")
   packed/*                   bzip2, xz and zip (not read: rejected, never passed over), gzip
                              inside gzip, gzipped Parquet, Parquet with decimal and binary
@@ -255,6 +257,16 @@ def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     c.expected["first_lines_bad.jsonl"] = Expect(
         10, 5, 0, 5, reasons=((1, "invalid JSON"), (3, "not a JSON object"), (4, "UTF-8"))
     )
+
+    # 4. delivery files joined into one: each one's records read, as if it stood alone
+    _json(root / "joined" / "cat.json", delivery_bytes(good(2)) + delivery_bytes(good(3)))
+    c.expected["joined/cat.json"] = Expect(5, 5)
+    lines = gzip.compress(delivery_bytes(good(2)) + b"\n") + gzip.compress(delivery_bytes(good(1)))
+    _json(root / "joined" / "zcat.jsonl.gz", lines)
+    c.expected["joined/zcat.jsonl.gz"] = Expect(3, 3)
+    slurped = [{"Records": good(2)}, {"Records": []}, {"Records": good(1)}]
+    _json(root / "joined" / "slurped.json", json.dumps(slurped))
+    c.expected["joined/slurped.json"] = Expect(3, 3)
 
     # 3. what is packed in a way that is not read is rejected; what is read, is
     for name, pack in (("bzip2", bz2.compress), ("xz", lzma.compress), ("zip", _zip)):

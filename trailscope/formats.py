@@ -307,21 +307,65 @@ def read_slow(data: bytes) -> ReadResult:
         except (ValueError, RecursionError):
             return _read_json_lines(data, whole_error)
     except ValueError as whole_error:
+        joined = _joined_deliveries(data)
+        if joined is not None:
+            return _records_result("records", joined)
         return _read_json_lines(data, whole_error)
-    if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
+    if _is_delivery(doc):
         return _records_result("records", doc["Records"], lossy)
     if isinstance(doc, dict) and isinstance(
         doc.get("Events"), list
     ):  # `aws cloudtrail lookup-events`
         return _records_result("lookup-events", doc["Events"], lossy)
     if isinstance(doc, list):
-        return _records_result("array", doc, lossy)
+        return _records_result("array", _unpacked(doc) or doc, lossy)
     if isinstance(doc, dict) and any(k in doc for k in MARKERS):
         return _records_result("object", [doc], lossy)
     if isinstance(doc, dict):
         keys = ", ".join(sorted(doc)[:8]) or "none"
         return ReadResult("json", error=f"JSON, but not CloudTrail: an object with keys {keys}")
     return ReadResult("json", error=f"JSON, but not CloudTrail: {_kind(doc)}")
+
+
+def _is_delivery(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("Records"), list)
+
+
+def _unpacked(docs: list[Any]) -> list[Any] | None:
+    """Records, where some of the documents are whole delivery files ({"Records": [...]},
+    joined by `jq -s`, `cat` or `zcat`): each one's records in its place, numbered on from
+    the records before. None where none is."""
+    if not any(map(_is_delivery, docs)):
+        return None
+    return [record for doc in docs for record in (doc["Records"] if _is_delivery(doc) else [doc])]
+
+
+_NOT_SPACE = re.compile(r"\S")
+
+
+def _past_space(text: str, at: int) -> int:
+    found = _NOT_SPACE.search(text, at)
+    return len(text) if found is None else found.start()
+
+
+def _joined_deliveries(data: bytes) -> list[Any] | None:
+    """The records of JSON documents one after another, some of them delivery files (`cat
+    a.json b.json`, or JSON lines of them); None for anything else, JSON lines of records
+    included, which are read line by line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    docs, at = [], _past_space(text, 0)
+    try:
+        while at < len(text):
+            doc, at = decoder.raw_decode(text, at)
+            docs.append(doc)
+            at = _past_space(text, at)
+    except (ValueError, RecursionError):
+        return None
+    return _unpacked(docs)
 
 
 def _kind(value: Any) -> str:

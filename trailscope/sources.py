@@ -179,8 +179,9 @@ def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
             return Candidate(str(path), st.st_size, st.st_mtime, skip=why)
     if not explicit and path.name.startswith("."):
         return Candidate(str(path), st.st_size, st.st_mtime, skip="hidden file")
-    if not stat.S_ISREG(st.st_mode):  # a link to a pipe would block the reader, to a device
-        kind = _file_kind(st.st_mode)  # such as /dev/zero never end
+    # through a link: a pipe would block the reader, a device such as /dev/zero never end
+    if not stat.S_ISREG(st.st_mode):
+        kind = _file_kind(st.st_mode)
         return Candidate(str(path), 0, st.st_mtime, skip=f"not a regular file: {kind}")
     return Candidate(str(path), st.st_size, st.st_mtime)
 

@@ -23,7 +23,8 @@ Cases (file, or folder, in the corpus):
   first_lines_bad.jsonl      JSON lines whose first 5 lines are bad, then 5 good
   null_record.json           a delivery file whose Records hold a null and a number
   joined/*                   delivery files joined: by cat (no separator), by zcat into JSON
-                             lines of them, by jq -s into an array of them
+                             lines of them, by jq -s into an array of them (and of one
+                             empty one)
   number.json                a JSON number, not CloudTrail (it was skipped as "not JSON")
   packed/*                   bzip2, xz and zip (not read: rejected, never passed over), gzip
                              inside gzip, gzipped Parquet, Parquet with decimal and binary
@@ -267,6 +268,8 @@ def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     slurped = [{"Records": good(2)}, {"Records": []}, {"Records": good(1)}]
     _json(root / "joined" / "slurped.json", json.dumps(slurped))
     c.expected["joined/slurped.json"] = Expect(3, 3)
+    _json(root / "joined" / "slurped_empty.json", json.dumps([{"Records": []}]))
+    c.expected["joined/slurped_empty.json"] = Expect(status="empty")
 
     # 3. what is packed in a way that is not read is rejected; what is read, is
     for name, pack in (("bzip2", bz2.compress), ("xz", lzma.compress), ("zip", _zip)):

@@ -318,7 +318,8 @@ def read_slow(data: bytes) -> ReadResult:
     ):  # `aws cloudtrail lookup-events`
         return _records_result("lookup-events", doc["Events"], lossy)
     if isinstance(doc, list):
-        return _records_result("array", _unpacked(doc) or doc, lossy)
+        unpacked = _unpacked(doc)
+        return _records_result("array", doc if unpacked is None else unpacked, lossy)
     if isinstance(doc, dict) and any(k in doc for k in MARKERS):
         return _records_result("object", [doc], lossy)
     if isinstance(doc, dict):

@@ -18,7 +18,17 @@ Cases (file, or folder, in the corpus):
   ESC-name.json              a file name holding an OSC escape sequence (and a bad record)
   bom/*                      UTF-8 byte-order mark (plain, gzip, JSON lines), UTF-16 LE and BE
   invalid_utf8_record.json   a delivery file with one record of invalid UTF-8
+  control_char_record.json   a delivery file with one record holding a raw control character
+  cut_short.json             a delivery file cut short in its last record (a partial copy)
   first_lines_bad.jsonl      JSON lines whose first 5 lines are bad, then 5 good
+  null_record.json           a delivery file whose Records hold a null and a number
+  joined/*                   delivery files joined: by cat (no separator), by zcat into JSON
+                             lines of them, by jq -s into an array of them (and of one
+                             empty one)
+  number.json                a JSON number, not CloudTrail (it was skipped as "not JSON")
+  packed/*                   bzip2, xz and zip (not read: rejected, never passed over), gzip
+                             inside gzip, gzipped Parquet, Parquet with decimal and binary
+                             columns (which JSON has no type for)
   times.json                 eventTime infinity, -infinity, year 0, 1, 9999, 12026, 290000,
                              before CloudTrail began, two days from now; and one good
   ids.json                   eventID empty, blank, missing; and one good
@@ -36,16 +46,24 @@ Cases (file, or folder, in the corpus):
 
 from __future__ import annotations
 
+import bz2
 import datetime as dt
+import decimal
 import gzip
+import io
 import json
+import lzma
 import os
 import shutil
 import sys
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tests.logs import delivery_bytes, sample_records, write_delivery
 
@@ -136,6 +154,26 @@ def gzip_bomb(size: int) -> bytes:
     return header + block * (size // chunk) + end + trailer
 
 
+def _zip(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("records.json", data)
+    return out.getvalue()
+
+
+def _parquet(records: list[dict[str, Any]], *, typed: bool = False) -> bytes:
+    """A Parquet export of the records' top-level text fields, in Athena's lower case; `typed`
+    adds a decimal and a binary column, as a conversion of one's own may."""
+    names = [k for k, v in records[0].items() if isinstance(v, str)]
+    columns: dict[str, Any] = {k.lower(): [r.get(k) for r in records] for k in names}
+    if typed:
+        columns["cost"] = pa.array([decimal.Decimal("1.25")] * len(records), pa.decimal128(5, 2))
+        columns["blob"] = pa.array([b"\x00\xff"] * len(records), pa.binary())
+    out = io.BytesIO()
+    pq.write_table(pa.table(columns), out)
+    return out.getvalue()
+
+
 def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     """Write the first run's corpus into folder/corpus."""
     root = folder / "corpus"
@@ -197,12 +235,55 @@ def build(folder: Path, *, bomb: int = 4 * GiB) -> Corpus:
     records = [*good(1), ids.record(userAgent="BAD"), *good(1)]
     _json(root / "invalid_utf8_record.json", delivery_bytes(records).replace(b'"BAD"', b'"b\xffd"'))
     c.expected["invalid_utf8_record.json"] = Expect(3, 2, 0, 1, reasons=((2, "not valid UTF-8"),))
+    records = [*good(1), ids.record(userAgent="BAD"), *good(1)]
+    text = delivery_bytes(records).replace(b'"BAD"', b'"b\x01d"')  # raw U+0001
+    _json(root / "control_char_record.json", text)
+    c.expected["control_char_record.json"] = Expect(
+        3, 2, 0, 1, reasons=((2, "invalid JSON: Invalid control character"),)
+    )
+    text = delivery_bytes([*good(2), ids.record()])
+    _json(root / "cut_short.json", text[: len(text) - 100])
+    c.expected["cut_short.json"] = Expect(3, 2, 0, 1, reasons=((3, "invalid JSON"),))
+    _json(root / "null_record.json", json.dumps({"Records": [None, *good(1), 7]}))
+    c.expected["null_record.json"] = Expect(
+        3, 1, 0, 2, reasons=((1, "not a JSON object: null"), (3, "not a JSON object: a number"))
+    )
+    _json(root / "number.json", "42\n")
+    c.expected["number.json"] = Expect(
+        status="rejected", reasons=((None, "JSON, but not CloudTrail: a number"),)
+    )
     bad = [b'{"eventID": "x", trunc', b"not json", b"[1, 2]", b"\xff\xfe", b'"text"']
     lines = bad + [json.dumps(r).encode() for r in good(5)]
     _json(root / "first_lines_bad.jsonl", b"\n".join(lines))
     c.expected["first_lines_bad.jsonl"] = Expect(
         10, 5, 0, 5, reasons=((1, "invalid JSON"), (3, "not a JSON object"), (4, "UTF-8"))
     )
+
+    # 4. delivery files joined into one: each one's records read, as if it stood alone
+    _json(root / "joined" / "cat.json", delivery_bytes(good(2)) + delivery_bytes(good(3)))
+    c.expected["joined/cat.json"] = Expect(5, 5)
+    lines = gzip.compress(delivery_bytes(good(2)) + b"\n") + gzip.compress(delivery_bytes(good(1)))
+    _json(root / "joined" / "zcat.jsonl.gz", lines)
+    c.expected["joined/zcat.jsonl.gz"] = Expect(3, 3)
+    slurped = [{"Records": good(2)}, {"Records": []}, {"Records": good(1)}]
+    _json(root / "joined" / "slurped.json", json.dumps(slurped))
+    c.expected["joined/slurped.json"] = Expect(3, 3)
+    _json(root / "joined" / "slurped_empty.json", json.dumps([{"Records": []}]))
+    c.expected["joined/slurped_empty.json"] = Expect(status="empty")
+
+    # 3. what is packed in a way that is not read is rejected; what is read, is
+    for name, pack in (("bzip2", bz2.compress), ("xz", lzma.compress), ("zip", _zip)):
+        _json(root / "packed" / f"{name}.json.{name}", pack(delivery_bytes([ids.record()])))
+        c.expected[f"packed/{name}.json.{name}"] = Expect(
+            status="rejected", reasons=((None, f"compressed with {name}, which trailscope"),)
+        )
+    twice = gzip.compress(gzip.compress(delivery_bytes(good(2))))
+    _json(root / "packed" / "gzip_in_gzip.json.gz", twice)
+    c.expected["packed/gzip_in_gzip.json.gz"] = Expect(2, 2)
+    _json(root / "packed" / "parquet.gz", gzip.compress(_parquet(good(2))))
+    c.expected["packed/parquet.gz"] = Expect(2, 2)
+    _json(root / "packed" / "typed.parquet", _parquet(good(2), typed=True))
+    c.expected["packed/typed.parquet"] = Expect(2, 2)
 
     # 5. impossible times
     now = dt.datetime.now(dt.UTC)

@@ -419,3 +419,101 @@ def test_one_line_errors_instead_of_tracebacks(tmp_path: Path) -> None:
         assert "Traceback" not in run.stderr and fragment in run.stderr, (args, run.stderr)
         assert run.stderr.strip().splitlines()[-1].startswith("Error: "), (args, run.stderr)
         assert sum(line.startswith("Error") for line in run.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# what no reader may wait on or hold, and folders no filter may trip over
+
+
+def test_links_to_a_pipe_or_a_device_are_passed_over(tmp_path: Path) -> None:
+    """A symbolic link to a named pipe would block the reader for ever, one to /dev/zero fill
+    the memory: listed as skipped, with what they lead to, and the run goes on."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    hostile_file(logs, list(sample_records()[:2]))
+    os.mkfifo(tmp_path / "pipe")
+    (logs / "pipe.json").symlink_to(tmp_path / "pipe")
+    (logs / "zero.json").symlink_to("/dev/zero")
+    db = tmp_path / "t.duckdb"
+    run = subprocess.run(
+        [sys.executable, "-m", "trailscope", "ingest", str(logs), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    files = _files(db, 1, logs)
+    assert files["records.json"][:5] == (2, 2, 0, 0, "ingested")
+    with Trail(db, read_only=True) as trail:
+        notes = dict(trail.con.sql("select path, note from files").fetchall())
+    assert notes[str(logs / "pipe.json")] == "not a regular file: a named pipe"
+    assert notes[str(logs / "zero.json")] == "not a regular file: a character device"
+
+
+def test_a_file_grown_since_it_was_listed_is_read_no_further_than_the_cap(
+    tmp_path: Path,
+) -> None:
+    """Listed small, 64 MiB by the time it is read: rejected as too large, having read no
+    more than the cap (1 MiB here) into memory."""
+    import tracemalloc
+
+    from trailscope import ingest
+    from trailscope.sources import Candidate
+
+    path = tmp_path / "growing.json"
+    path.write_bytes(b" " * 64 * 2**20)
+    f = ingest._File(1, Candidate(str(path), 10, 0.0), max_size=2**20)
+    tracemalloc.start()
+    try:
+        ingest._read_one(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f.error is not None and "larger than 1 MiB once inflated" in f.error
+    assert peak < 8 * 2**20
+
+
+def test_folders_named_for_days_that_do_not_exist_are_read(tmp_path: Path) -> None:
+    """--since and --until prune the key layout's day folders; a folder named for no real day
+    (30 February, month 13, year 0 or 1: by hand, or by an attacker) is read as one outside
+    the layout, not the end of the run."""
+    logs = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1"
+    records = iter(sample_records())
+    days = ("2026/02/30", "2026/13/01", "0000/01/01", "0001/01/01")
+    for day in days:
+        (logs / day).mkdir(parents=True)
+        hostile_file(logs / day, [next(records)])
+    db = tmp_path / "t.duckdb"
+    for window in (("--since", "2026-01-01"), ("--until", "2026-12-31")):
+        run = cli("ingest", str(tmp_path / "AWSLogs"), "--db", str(db), *window, cwd=tmp_path)
+        clean(run)
+        assert run.returncode == 0, run.stderr
+    assert _counts(db)[1] == len(days)
+
+
+def test_sql_of_blobs_arrays_and_maps_writes_every_format(tmp_path: Path) -> None:
+    """A query's own BLOB (the record as bytes, with a byte that is not UTF-8), fixed-size
+    array and map: CSV wrote none of them (one-line errors), JSON panicked in polars with a
+    traceback, and an array came out as `<builtins.PySeries object at ...>`."""
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(hostile_file(tmp_path, list(sample_records()[:1])))
+    query = (
+        r"select 'a\x1b\xff'::blob as b, [1, 2]::int[2] as a, map(['k'], [1]) as m, "
+        "[event_name] as l from events"
+    )
+    outputs = {}
+    for fmt in ("csv", "json", "table"):
+        run = cli("sql", query, "--db", str(db), "--format", fmt, cwd=tmp_path, blind=False)
+        if fmt == "table":
+            clean(run)  # CSV and JSON keep the data exact
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (fmt, run.stderr)
+        outputs[fmt] = run.stdout
+    name = sample_records()[0]["eventName"]
+    row = next(csv.DictReader(io.StringIO(outputs["csv"])))
+    assert row == {"b": "a\x1b\\xff", "a": "[1, 2]", "m": '{"k": 1}', "l": f'["{name}"]'}
+    assert json.loads(outputs["json"]) == [
+        {"b": "a\x1b\\xff", "a": [1, 2], "m": {"k": 1}, "l": [name]}
+    ]
+    assert "PySeries" not in outputs["table"] and "a\\x1b\\xff" in outputs["table"]

@@ -263,7 +263,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         "records.json#3": "eventTime is not a timestamp: yesterday",
         "lines.jsonl#2": "invalid JSON",
         "lines.jsonl#3": "not valid UTF-8",
-        "lines.jsonl#4": "not a JSON object: a array",
+        "lines.jsonl#4": "not a JSON object: an array",
         "first_broken.jsonl#1": "invalid JSON",
     }
 

@@ -48,6 +48,18 @@ _BOUNDARY = b'},{"eventVersion":'
 # A record has at least one of these; a JSON object with none of them is not CloudTrail.
 MARKERS = ("eventVersion", "eventID", "eventTime", "eventName", "eventSource", "CloudTrailEvent")
 PARQUET_ROWS = 50_000
+# Compressions trailscope does not inflate, by their magic numbers (each format's own
+# specification, as file(1) knows them): such a file holds records that cannot be read, a
+# rejection, not a file to pass over as "not JSON". gzip inside gzip is inflated, once.
+OTHER_COMPRESSIONS = (
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"PK\x03\x04", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+    (b"\x04\x22\x4d\x18", "LZ4"),
+)
+GZIP_LAYERS = 2
 
 
 @dataclass
@@ -95,7 +107,11 @@ def read_bytes(data: bytes, *, slow: bool = False, max_size: int = MAX_FILE_SIZE
     """Detect the format of a file's bytes and split it into JSON lines; `slow` skips the
     byte-level split of delivery files and parses the whole document. A file that is, or
     inflates to, more than `max_size` bytes is rejected, gzip while it inflates."""
-    if data[:2] == GZIP_MAGIC:
+    for layer in range(GZIP_LAYERS + 1):
+        if data[:2] != GZIP_MAGIC:
+            break
+        if layer == GZIP_LAYERS:
+            return ReadResult("gzip", error=f"gzip inside gzip more than {layer} times: not read")
         try:
             data = _gunzip(data, max_size)
         except _TooLarge:
@@ -104,6 +120,15 @@ def read_bytes(data: bytes, *, slow: bool = False, max_size: int = MAX_FILE_SIZE
             return ReadResult("gzip", error=f"truncated or corrupt gzip: {e}")
     if len(data) > max_size:
         return ReadResult("unknown", error=too_large(max_size))
+    if data[:4] == PARQUET_MAGIC:
+        return _read_parquet_file(data)
+    for magic, name in OTHER_COMPRESSIONS:
+        if data.startswith(magic):
+            return ReadResult(
+                name,
+                error=f"compressed with {name}, which trailscope does not read: decompress it "
+                "(or gzip it) and ingest it again",
+            )
     data, note, error = _utf8(data)
     if error is not None:
         return ReadResult("unknown", error=error)
@@ -130,15 +155,18 @@ def _utf8(data: bytes) -> tuple[bytes, str | None, str | None]:
 
 
 def _read_text(data: bytes, slow: bool) -> ReadResult:
-    if data[:4] == PARQUET_MAGIC:
-        return ReadResult("parquet", error="Parquet is read by read_parquet")
     first = _FIRST.match(data)
     if first is None:
         return ReadResult("empty", note="empty file")
     if first.group(1) not in (b"{", b"["):
-        return ReadResult("unknown", skip="not JSON, gzip or Parquet")
+        try:
+            value = _loads(data)
+        except ValueError:
+            return ReadResult("unknown", skip="not JSON, gzip or Parquet")
+        return ReadResult("json", error=f"JSON, but not CloudTrail: {_kind(value)}")
     head = _RECORDS_HEAD.match(data)
-    if not slow and head and data[-64:].rstrip().endswith(b"]}"):
+    whole = data[-64:].rstrip().endswith(b"]}")
+    if not slow and head and whole:
         start, end = head.end(), data.rindex(b"]")
         while end > start and data[end - 1] in b" \t\r\n":
             end -= 1
@@ -147,7 +175,35 @@ def _read_text(data: bytes, slow: bool) -> ReadResult:
         return ReadResult(
             "records", [Chunk(data, spans=_record_spans(data, start, end))], fast=True
         )
-    return read_slow(data)
+    result = read_slow(data)
+    if head and result.error is not None and result.error.startswith("invalid JSON"):
+        end = data.rindex(b"]") if whole else len(data.rstrip())
+        if end > head.end():
+            return _read_pieces(data, head.end(), end)
+    return result
+
+
+def _read_pieces(data: bytes, start: int, end: int) -> ReadResult:
+    """A delivery file that is not JSON as a whole (a record with a raw control character,
+    or cut short): cut between its records, and each piece parsed alone, so that a broken
+    record, rejected, costs none of its neighbours."""
+    result = ReadResult("records")
+    lines = []
+    for position, (a, b) in enumerate(zip(*_record_spans(data, start, end), strict=True), 1):
+        piece = data[a:b].rstrip()
+        try:
+            lines.append(_dumps(_loads(piece)))
+            continue
+        except UnicodeDecodeError as e:
+            why = f"record is {_describe(e)}"
+        except TooDeep as e:
+            why = str(e)
+        except ValueError as e:
+            why = f"invalid JSON: {e}"
+        result.rejected.append((position, why, piece.decode("utf-8", "backslashreplace")))
+        lines.append(b"")
+    result.chunks = [Chunk(b"\n".join(lines))]
+    return result
 
 
 def _record_spans(data: bytes, start: int, end: int) -> tuple[list[int], list[int]]:
@@ -221,12 +277,19 @@ def _loads(data: bytes | str) -> Any:
             raise TooDeep from None
 
 
+def _text(value: Any) -> str:
+    """A value JSON has no type for (Parquet's decimals, bytes, durations), as text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
 def _dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=_text)
     except TypeError:  # what only the standard library parsed (huge ints, lone surrogates)
         try:
-            return json.dumps(value, separators=(",", ":")).encode()
+            return json.dumps(value, separators=(",", ":"), default=_text).encode()
         except RecursionError:  # orjson writes 255 levels, the standard library ~1,000
             raise TooDeep from None
 
@@ -244,21 +307,74 @@ def read_slow(data: bytes) -> ReadResult:
         except (ValueError, RecursionError):
             return _read_json_lines(data, whole_error)
     except ValueError as whole_error:
+        joined = _joined_deliveries(data)
+        if joined is not None:
+            return _records_result("records", joined)
         return _read_json_lines(data, whole_error)
-    if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
+    if _is_delivery(doc):
         return _records_result("records", doc["Records"], lossy)
     if isinstance(doc, dict) and isinstance(
         doc.get("Events"), list
     ):  # `aws cloudtrail lookup-events`
         return _records_result("lookup-events", doc["Events"], lossy)
     if isinstance(doc, list):
-        return _records_result("array", doc, lossy)
+        unpacked = _unpacked(doc)
+        return _records_result("array", doc if unpacked is None else unpacked, lossy)
     if isinstance(doc, dict) and any(k in doc for k in MARKERS):
         return _records_result("object", [doc], lossy)
     if isinstance(doc, dict):
         keys = ", ".join(sorted(doc)[:8]) or "none"
         return ReadResult("json", error=f"JSON, but not CloudTrail: an object with keys {keys}")
-    return ReadResult("json", error=f"JSON, but not CloudTrail: a {type(doc).__name__}")
+    return ReadResult("json", error=f"JSON, but not CloudTrail: {_kind(doc)}")
+
+
+def _is_delivery(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("Records"), list)
+
+
+def _unpacked(docs: list[Any]) -> list[Any] | None:
+    """Records, where some of the documents are whole delivery files ({"Records": [...]},
+    joined by `jq -s`, `cat` or `zcat`): each one's records in its place, numbered on from
+    the records before. None where none is."""
+    if not any(map(_is_delivery, docs)):
+        return None
+    return [record for doc in docs for record in (doc["Records"] if _is_delivery(doc) else [doc])]
+
+
+_NOT_SPACE = re.compile(r"\S")
+
+
+def _past_space(text: str, at: int) -> int:
+    found = _NOT_SPACE.search(text, at)
+    return len(text) if found is None else found.start()
+
+
+def _joined_deliveries(data: bytes) -> list[Any] | None:
+    """The records of JSON documents one after another, some of them delivery files (`cat
+    a.json b.json`, or JSON lines of them); None for anything else, JSON lines of records
+    included, which are read line by line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    docs, at = [], _past_space(text, 0)
+    try:
+        while at < len(text):
+            doc, at = decoder.raw_decode(text, at)
+            docs.append(doc)
+            at = _past_space(text, at)
+    except (ValueError, RecursionError):
+        return None
+    return _unpacked(docs)
+
+
+def _kind(value: Any) -> str:
+    """What JSON calls a value's type: a number, a string, an array..."""
+    for kind, name in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else "an array"
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, by surrogateescape
@@ -367,11 +483,13 @@ def differences(text: str, kept: str) -> str:
 def reason_for_line(line: str) -> str:
     """Why DuckDB could not take a line as JSON, in words a responder can act on."""
     try:
-        orjson.loads(line.encode("utf-8", "surrogatepass"))
+        value = orjson.loads(line.encode("utf-8", "surrogatepass"))
     except orjson.JSONDecodeError as e:
         if "surrogate" in str(e):
             return f"JSON with a lone UTF-16 surrogate escape, which DuckDB cannot store: {e}"
         return f"invalid JSON: {e}"
+    if value is None:  # json_transform makes null what it makes of text that is not JSON
+        return "not a JSON object: null"
     return "JSON that DuckDB's parser rejects"
 
 
@@ -477,6 +595,13 @@ def _canonical(value: Any, top: bool = False, resource: bool = False) -> Any:
     if isinstance(value, list):
         return [_canonical(v, resource=resource) for v in value]
     return value
+
+
+def _read_parquet_file(data: bytes) -> ReadResult:
+    try:
+        return ReadResult("parquet", list(read_parquet(data)))
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
+        return ReadResult("parquet", error=f"unreadable Parquet: {e}")
 
 
 def read_parquet(data: bytes) -> Iterator[Chunk]:

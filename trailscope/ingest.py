@@ -423,21 +423,13 @@ def _read_one(f: _File, *, slow: bool = False) -> _File:
     else:
         try:
             with open(cand.path, "rb") as fh:
-                data = fh.read()
+                data = fh.read(f.max_size + 1)  # it may have grown since it was listed
         except OSError as e:
             f.read_error = f"cannot read: {e.strerror or e}"
             return f
     f.sha256 = hashlib.sha256(data).hexdigest()
     if len(data) > f.max_size:  # grown since it was listed
         f.read_error = formats.too_large(f.max_size)
-        return f
-    if data[:4] == formats.PARQUET_MAGIC:
-        try:
-            f.result = formats.ReadResult("parquet", list(formats.read_parquet(data)))
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
-            f.result = formats.ReadResult("parquet", error=f"unreadable Parquet: {e}")
-            return f
-        f.table = _lines_table(f)
         return f
     f.result = formats.read_bytes(data, slow=slow, max_size=f.max_size)
     f.table = _lines_table(f)
@@ -660,7 +652,9 @@ select file_id, position, record_text, event_id, hash(event_id) as id_hash, even
          when s is null then 'CloudTrailEvent is not valid JSON'
          when trim(event_id) <> '' and event_time between {early} and {late}
            then null  -- the usual case
-         when json_type(record) <> 'OBJECT' then 'not a JSON object: a ' || lower(json_type(record))
+         when json_type(record) <> 'OBJECT' then 'not a JSON object: ' || case json_type(record)
+           when 'VARCHAR' then 'a string' when 'ARRAY' then 'an array'
+           when 'BOOLEAN' then 'a boolean' when 'NULL' then 'null' else 'a number' end
          when coalesce(trim(event_id), '') = '' and time_text is null
            then 'not a CloudTrail record: it has neither eventID nor eventTime'
          when event_id is null then 'record has no eventID'

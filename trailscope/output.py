@@ -132,19 +132,35 @@ def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _bytes_text(value: bytes) -> str:
+    return value.decode("utf-8", "backslashreplace")
+
+
 def _json_text(value: object) -> str:
-    # polars hands a list cell over as a Series, a struct cell as a dict
-    return json.dumps(value.to_list() if isinstance(value, pl.Series) else value, default=str)
+    # polars hands a list or array cell over as a series, a struct or map cell as a dict
+    cell = value.to_list() if hasattr(value, "to_list") else value
+    return json.dumps(cell, default=lambda v: _bytes_text(v) if isinstance(v, bytes) else str(v))
 
 
 def _nested(df: pl.DataFrame) -> list[str]:
-    return [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
+    kinds = (pl.List, pl.Struct, pl.Array, pl.Map)
+    return [n for n, t in df.schema.items() if isinstance(t, kinds)]
 
 
 def plain(df: pl.DataFrame) -> pl.DataFrame:
     """Nested values as JSON text, so CSV can hold them."""
     return df.with_columns(
         pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in _nested(df)
+    )
+
+
+def _binary_as_text(df: pl.DataFrame) -> pl.DataFrame:
+    """BLOB columns (of a query's own making) as text, a byte that is not UTF-8 written
+    \\xNN: polars writes no binary to CSV, and panics writing it to JSON."""
+    return df.with_columns(
+        pl.col(n).map_elements(_bytes_text, return_dtype=pl.String)
+        for n, t in df.schema.items()
+        if t == pl.Binary
     )
 
 
@@ -272,7 +288,7 @@ def write(
             raise TrailscopeError("Parquet is binary: give --output FILE")
         df.write_parquet(output)
         return
-    df = utc_text(times_as_text(df))
+    df = utc_text(_binary_as_text(times_as_text(df)))
     if fmt == "csv" and output is not None:  # straight to the file: a pivot's rows are many
         csv_safe(plain(df)).write_csv(output)
         return

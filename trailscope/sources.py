@@ -72,11 +72,15 @@ class Filters:
             return False
         if "year" not in layout or (self.since is None and self.until is None):
             return True
-        first, last = _folder_days(layout)
-        # A file lands in the folder of its delivery, up to ~15 minutes after its last event:
-        # a day's folder may hold the end of the day before, so its events start a day earlier.
-        if self.until is not None and first - dt.timedelta(days=1) > self.until.date():
-            return False
+        try:
+            first, last = _folder_days(layout)
+            # A file lands in the folder of its delivery, up to ~15 minutes after its last
+            # event: a day's folder may hold the end of the day before, so its events start a
+            # day earlier.
+            if self.until is not None and first - dt.timedelta(days=1) > self.until.date():
+                return False
+        except (ValueError, OverflowError):  # no such day (2026/02/30, year 0 or 1): a folder
+            return True  # named by hand, not by CloudTrail, so read as outside the layout
         return not (self.since is not None and last < self.since.date())
 
 
@@ -175,6 +179,10 @@ def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
             return Candidate(str(path), st.st_size, st.st_mtime, skip=why)
     if not explicit and path.name.startswith("."):
         return Candidate(str(path), st.st_size, st.st_mtime, skip="hidden file")
+    # through a link: a pipe would block the reader, a device such as /dev/zero never end
+    if not stat.S_ISREG(st.st_mode):
+        kind = _file_kind(st.st_mode)
+        return Candidate(str(path), 0, st.st_mtime, skip=f"not a regular file: {kind}")
     return Candidate(str(path), st.st_size, st.st_mtime)
 
 

@@ -9,7 +9,9 @@ project's generator, then runs, each in a fresh process:
      fields analyses use, unnested into a table;
 and prints events/s of both, the ratio, and each process's peak RSS. With --scaling it also
 ingests a quarter of the tree, to show whether memory grows with the input; with --analysis
-it adds the sample organization and times the checks and a month's report.
+it adds the sample organization and times the checks and a month's report; with --duplicates it
+ingests the tree again into the same database under other paths (the same events: every record
+a duplicate, found and compared with the copy stored).
 Targets (issue 2, on a 2-core machine): >= 150,000 events/s, >= 4x read_json, <= 1.5 GB peak
 RSS at 2 million events.
 """
@@ -115,6 +117,25 @@ def ingest(tree: Path, work: Path, name: str) -> tuple[float, int, int]:
     return seconds, rss, int(out.splitlines()[1])
 
 
+def duplicates(tree: Path, work: Path, events: int) -> None:
+    """The tree again, under other paths (hard links: no copy), into the database it was
+    ingested into."""
+    import shutil
+
+    again = work / "same-tree"
+    shutil.rmtree(again, ignore_errors=True)
+    shutil.copytree(tree, again, copy_function=os.link)
+    db = work / "trailscope.duckdb"
+    seconds, rss, _ = run(
+        [sys.executable, "-m", "trailscope", "ingest", str(again), "--db", str(db), "--quiet"]
+    )
+    print(
+        f"\nduplicates: the same {tree.name} again in {seconds:.1f} s "
+        f"({events / seconds:,.0f} events/s), peak RSS {rss / 2**20:,.0f} MB"
+    )
+    shutil.rmtree(again)
+
+
 def analysis(db: Path) -> None:
     """The checks and the monthly report over the background events plus the sample
     organization's sessions (issues 4 and 5: seconds, not minutes)."""
@@ -146,6 +167,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ts-bench")
     parser.add_argument("--scaling", action="store_true", help="also ingest a quarter")
+    parser.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="then ingest the tree again under other paths: every record a duplicate",
+    )
     parser.add_argument(
         "--analysis",
         action="store_true",
@@ -187,6 +213,8 @@ def main() -> None:
     print(f"target >= 150,000 events/s: {'met' if t_rate >= 150_000 else 'NOT met'}")
     print(f"target >= 4x read_json:     {'met' if ratio >= 4 else 'NOT met'}")
     print(f"target <= 1.5 GB peak RSS:  {'met' if t_rss <= 1.5 * 2**30 else 'NOT met'}")
+    if args.duplicates:
+        duplicates(tree, work, t_events)
     if args.analysis:
         analysis(work / "trailscope.duckdb")
     if args.scaling:

@@ -23,11 +23,14 @@ DuckDB connection for anything else.""",
 import tempfile
 from pathlib import Path
 
+import polars as pl
+
 import trailscope
 
+pl.Config.set_tbl_rows(30)  # whole tables: the per-account figures below are a dozen rows
 logs = Path(os.environ.get("TRAILSCOPE_SAMPLE_LOGS", "../sample_logs"))
 db = Path(tempfile.mkdtemp()) / "sample.duckdb"
-trail = trailscope.Trail(db)
+trail = trailscope.Trail(db)  # read-only but while ingest runs: the CLI can read it meanwhile
 summary = trail.ingest(logs)
 print("\\n".join(summary.lines()[:2]))""",
     ),
@@ -39,8 +42,10 @@ Accounts, regions and days: anything outside this the analysis cannot see.""",
     ),
     (
         "code",
-        """coverage = trail.query("coverage")
-coverage.group_by("account_id").agg(days=coverage["day"].n_unique(), events=coverage["events"].sum()).sort("account_id")""",
+        """coverage = trail.query("coverage")  # one row per account, region and day
+coverage.group_by("account_id").agg(
+    days=pl.col("day").n_unique(), regions=pl.col("aws_region").n_unique(), events=pl.col("events").sum()
+).sort("account_id")""",
     ),
     (
         "markdown",
@@ -71,6 +76,7 @@ AssumeRoot.""",
     (
         "code",
         """sessions = trail.sessions()
+print(len(sessions), "root sessions,", sessions["events"].sum(), "events made with them")
 sessions.select("issued_at", "caller_account_id", "target_account_id", "task_policy",
                 "outcome", "events", "active_seconds")""",
     ),

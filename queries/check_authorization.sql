@@ -297,7 +297,7 @@ raw as (
                         ': authorization cannot be verified')
         end as title,
         trim(concat(c.caller_arn, ' called sts:AssumeRoot from ', c.source_ip, ' in ',
-               c.call_region, ' at ', strftime(c.issued_at, '%Y-%m-%d %H:%M:%SZ'), ' for ',
+               c.call_region, ' at ', strftime(c.issued_at, '%Y-%m-%dT%H:%M:%SZ'), ' for ',
                c.task_policy, ' on ', c.target_principal, ': ',
                case when c.outcome = 'failed' then concat('refused (', c.error_code, ')')
                     else 'granted' end, '. ',

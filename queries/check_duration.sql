@@ -65,7 +65,7 @@ raw as (
                case when s.outcome = 'failed' then concat(': refused, ', s.error_code)
                     else ': and it was granted' end) as title,
         concat(s.caller_arn, ' called sts:AssumeRoot from ', s.source_ip, ' in ',
-               s.call_region, ' at ', strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'),
+               s.call_region, ' at ', strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'),
                ' with durationSeconds ', s.requested_duration, ' for ', s.task_policy,
                ' on ', s.target_account_id, '. AssumeRoot sessions last at most 900 s',
                case when s.outcome = 'failed'
@@ -89,9 +89,9 @@ raw as (
         s.issued_at,
         concat('Root session on ', s.target_account_id, ' issued for ',
                date_diff('second', s.issued_at, s.expires_at), ' s (the limit is 900 s)'),
-        concat('The AssumeRoot call at ', strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'), ' by ',
+        concat('The AssumeRoot call at ', strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'), ' by ',
                s.caller_arn, ' returned credentials ', s.access_key_id, ' expiring at ',
-               strftime(s.expires_at, '%Y-%m-%d %H:%M:%SZ'), ', ',
+               strftime(s.expires_at, '%Y-%m-%dT%H:%M:%SZ'), ', ',
                date_diff('second', s.issued_at, s.expires_at), ' s later. AWS caps root '
                || 'sessions at 900 s: verify the record against another copy of the logs and '
                || 'review everything the key did.'),
@@ -134,11 +134,11 @@ raw as (
                          l.last_second, ' s after issue (', l.outcomes, ')') end,
         concat(case when s.session_kind = 'orphan'
                     then concat('The orphan root session ', s.session_id, ' (created ',
-                                strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'), ')')
+                                strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'), ')')
                     else concat('The ', s.task_policy, ' session opened by ', s.caller_arn,
-                                ' at ', strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'),
+                                ' at ', strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'),
                                 ' (key ', s.access_key_id, ', expiring ',
-                                strftime(s.expires_at, '%Y-%m-%d %H:%M:%SZ'), ')') end,
+                                strftime(s.expires_at, '%Y-%m-%dT%H:%M:%SZ'), ')') end,
                ' made ', l.late_all, ' call(s) past its limit: ', l.calls, ' (', l.outcomes,
                '). ',
                case when l.late_ok > 0

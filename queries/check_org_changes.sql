@@ -194,7 +194,7 @@ raw as (
             else concat('AWSServiceRoleForOrganizations recreated in ', account_id)
         end as title,
         concat(actor, ' called ', action, ' (', change, ') from ', source_ip, ' at ',
-               strftime(event_time, '%Y-%m-%d %H:%M:%SZ'), ': ',
+               strftime(event_time, '%Y-%m-%dT%H:%M:%SZ'), ': ',
                case when outcome = 'failed' then concat('refused (', error_code, ')')
                     else 'it succeeded' end, '. ',
                case

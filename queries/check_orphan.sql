@@ -87,8 +87,8 @@ raw as (
                case when o.first_event_at > v.ends_at - to_minutes(l.delivery_delay_minutes)
                     then ' with no AssumeRoot call in the logs yet'
                     else ' with no AssumeRoot call in the logs' end) as title,
-        concat('Between ', strftime(o.first_event_at, '%Y-%m-%d %H:%M:%SZ'), ' and ',
-               strftime(o.last_event_at, '%Y-%m-%d %H:%M:%SZ'), ' the key ', o.session_id,
+        concat('Between ', strftime(o.first_event_at, '%Y-%m-%dT%H:%M:%SZ'), ' and ',
+               strftime(o.last_event_at, '%Y-%m-%dT%H:%M:%SZ'), ' the key ', o.session_id,
                ' made ', o.events, ' call(s) as the root user of ', o.target_account_id,
                ' with a root session (assumedRoot) from ', a.source_ips, ' in ', o.regions,
                ': ', a.calls, '. No ingested AssumeRoot call issued that key, so who opened '
@@ -99,7 +99,7 @@ raw as (
                        then concat('This is not yet evidence of a missing call: the logs of ',
                                    coalesce(v.ends_first, 'the accounts'),
                                    ', which may call AssumeRoot, end at ',
-                                   strftime(v.ends_at, '%Y-%m-%d %H:%M:%SZ'),
+                                   strftime(v.ends_at, '%Y-%m-%dT%H:%M:%SZ'),
                                    case when o.first_event_at > v.ends_at
                                         then ', before the session began'
                                         else concat(', less than ', l.delivery_delay_minutes,

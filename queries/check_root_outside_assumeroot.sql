@@ -120,8 +120,8 @@ raw as (
                              then ' after its root password was deleted centrally'
                          when e.key_deleted_at is not null then ' with a deleted access key'
                          else '' end) as title,
-        concat('From ', strftime(e.first_at, '%Y-%m-%d %H:%M:%SZ'), ' to ',
-               strftime(e.last_at, '%Y-%m-%d %H:%M:%SZ'), ' the root user of ', e.account_id,
+        concat('From ', strftime(e.first_at, '%Y-%m-%dT%H:%M:%SZ'), ' to ',
+               strftime(e.last_at, '%Y-%m-%dT%H:%M:%SZ'), ' the root user of ', e.account_id,
                ' made ', e.events, ' call(s) (', e.succeeded, ' succeeded) from ',
                e.source_ips, ' with its own credentials, not through an AssumeRoot session: ',
                e.calls, '.',
@@ -131,7 +131,7 @@ raw as (
                     then concat(' MFA used at sign-in: ', e.mfa_used, '.') end,
                case when e.deleted_since is not null
                     then concat(' Its root password was deleted centrally at ',
-                                strftime(e.deleted_since, '%Y-%m-%d %H:%M:%SZ'), ' by ',
+                                strftime(e.deleted_since, '%Y-%m-%dT%H:%M:%SZ'), ' by ',
                                 coalesce(x.caller_arn, 'a root session'), ' (session ',
                                 x.session_id, ') and no password was allowed back since, '
                                 || 'yet the root password was used above: nobody should be '
@@ -144,7 +144,7 @@ raw as (
                                 end)
                     when e.key_deleted_at is not null
                     then concat(' The access key was deleted at ',
-                                strftime(e.key_deleted_at, '%Y-%m-%d %H:%M:%SZ'),
+                                strftime(e.key_deleted_at, '%Y-%m-%dT%H:%M:%SZ'),
                                 ': a deleted key cannot work, so check the record and the '
                                 || 'account for compromise.')
                     when e.succeeded = 0
@@ -152,7 +152,7 @@ raw as (
                          || 'credentials.'
                     when e.password_deleted_since is not null
                     then concat(' Its root password was deleted centrally at ',
-                                strftime(e.password_deleted_since, '%Y-%m-%d %H:%M:%SZ'),
+                                strftime(e.password_deleted_since, '%Y-%m-%dT%H:%M:%SZ'),
                                 ', but the logs never show the root access key(s) used here '
                                 || 'deleted: deleting the password leaves root access keys '
                                 || 'working. Confirm who holds them and delete them '

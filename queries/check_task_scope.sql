@@ -63,7 +63,7 @@ breaches as (
         bool_or(scope = 'denied in practice') as in_practice,
         string_agg(distinct coalesce(action, event_source || ' ' || event_name), ', '
                    order by coalesce(action, event_source || ' ' || event_name)) as actions,
-        string_agg(concat(event_name, ' at ', strftime(event_time, '%H:%M:%SZ'), ' in ',
+        string_agg(concat(event_name, ' at ', strftime(event_time, '%Y-%m-%dT%H:%M:%SZ'), ' in ',
                           aws_region, ' (', scope,
                           case when iam_user_name is not null
                                then concat(', user ', iam_user_name) end,
@@ -102,7 +102,7 @@ raw as (
                         b.actions)
         end as title,
         concat('Root session ', s.access_key_id, ', opened by ', s.caller_arn, ' from ',
-               s.source_ip, ' at ', strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'), ' with ',
+               s.source_ip, ' at ', strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'), ' with ',
                s.task_policy, ', which allows only ', coalesce(a.actions, 'nothing'), ': ',
                b.detail, '. ',
                case b.rule
@@ -141,7 +141,7 @@ raw as (
         concat('AssumeRoot on ', s.target_account_id, ' with an unknown task policy: ',
                coalesce(s.task_policy_arn, '(none given)')),
         concat(s.caller_arn, ' called sts:AssumeRoot from ', s.source_ip, ' at ',
-               strftime(s.issued_at, '%Y-%m-%d %H:%M:%SZ'), ' naming task policy ',
+               strftime(s.issued_at, '%Y-%m-%dT%H:%M:%SZ'), ' naming task policy ',
                coalesce(s.task_policy_arn, '(none)'), ', which is none of the five AWS '
                || 'root task policies trailscope knows (trailscope/task_policies.json)',
                case when s.outcome = 'issued'

@@ -4,9 +4,9 @@
 -- invoking service), summing up the events the timeline selects with the same parameters
 -- (timeline_events; all null: every identity), without its mint and copy rows (context: calls
 -- made by others, or a call counted once already). apis_succeeded and
--- apis_failed are service:EventName, the failed ones with their error codes; regions,
+-- apis_failed are lists of service:EventName, the failed ones with their error codes; regions,
 -- source_ips, user_agents, access_keys and accounts (the accounts that received the events)
--- are the distinct values, sorted; origins are the distinct lineage origins of the keys used
+-- are lists of the distinct values, sorted (null: none); origins are the distinct lineage origins of the keys used
 -- (origin_kind origin, see credential_lineage). Sorted by events, most first.
 -- inputs: timeline_events, events, credential_lineage
 -- outputs: identity, identity_type, account_id, events, failed_events, first_seen, last_seen,
@@ -40,7 +40,8 @@ picked as (
     join events as e on e.event_id = r.event_id
     left join credential_lineage as l on l.access_key_id = e.access_key_id
 )
-/* string_agg with ORDER BY: DuckDB and PostgreSQL; Spark needs array_join */
+/* the distinct values as sorted lists (a user agent can hold any separator): DuckDB's
+   list(distinct x order by x), Spark's array_sort(collect_set(x)) */
 select
     identity,
     min(identity_type) as identity_type,
@@ -49,17 +50,18 @@ select
     count(*) filter (where error_code is not null) as failed_events,
     min(event_time) as first_seen,
     max(event_time) as last_seen,
-    string_agg(distinct api, ', ' order by api) filter (where error_code is null)
-        as apis_succeeded,
-    string_agg(distinct api || ' (' || error_code || ')', ', '
-               order by api || ' (' || error_code || ')') filter (where error_code is not null)
-        as apis_failed,
-    string_agg(distinct aws_region, ', ' order by aws_region) as regions,
-    string_agg(distinct source_ip, ', ' order by source_ip) as source_ips,
-    string_agg(distinct user_agent, ' | ' order by user_agent) as user_agents,
-    string_agg(distinct access_key_id, ', ' order by access_key_id) as access_keys,
-    string_agg(distinct recipient_account_id, ', ' order by recipient_account_id) as accounts,
-    string_agg(distinct origin, ', ' order by origin) as origins
+    list(distinct api order by api) filter (where error_code is null) as apis_succeeded,
+    list(distinct api || ' (' || error_code || ')' order by api || ' (' || error_code || ')')
+        filter (where error_code is not null) as apis_failed,
+    list(distinct aws_region order by aws_region) as regions,
+    list(distinct source_ip order by source_ip) filter (where source_ip is not null)
+        as source_ips,
+    list(distinct user_agent order by user_agent) filter (where user_agent is not null)
+        as user_agents,
+    list(distinct access_key_id order by access_key_id) filter (where access_key_id is not null)
+        as access_keys,
+    list(distinct recipient_account_id order by recipient_account_id) as accounts,
+    list(distinct origin order by origin) filter (where origin is not null) as origins
 from picked
 group by identity
 order by events desc, identity

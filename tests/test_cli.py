@@ -61,6 +61,38 @@ def test_exit_status_says_whether_anything_was_rejected(tmp_path: Path) -> None:
     assert r.returncode == 1 and "run `trailscope ingest` first" in r.stderr
 
 
+def test_a_notebooks_trail_locks_out_no_analysis_command(tmp_path: Path) -> None:
+    """Trail(path) holds the write lock only while ingest runs: a notebook left open on the
+    database lets every analysis command read it; read_only=False holds it throughout."""
+    write_delivery(
+        tmp_path / "logs",
+        "111122223333",
+        "us-east-1",
+        "2026-10-05",
+        "a",
+        list(sample_records()[:50]),
+    )
+    db = tmp_path / "t.duckdb"
+    with Trail(db) as trail:  # a new file: made, then read-only
+        assert trail.ingest(tmp_path / "logs").stored == 50
+        r = run(
+            "sql",
+            "select count(*) as n from events",
+            "--db",
+            "t.duckdb",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        )
+        assert r.returncode == 0 and json.loads(r.stdout) == [{"n": 50}], r.stderr
+        r = run("ingest", "logs", "--db", "t.duckdb", cwd=tmp_path)  # a writer waits its turn
+        assert r.returncode == 1 and "lock" in r.stderr and "Traceback" not in r.stderr
+        assert trail.sql("select count(*) as n from events")["n"][0] == 50
+    with Trail(db, read_only=False):
+        r = run("sql", "select 1", "--db", "t.duckdb", cwd=tmp_path)
+        assert r.returncode == 1 and "lock" in r.stderr
+
+
 def test_csv_output_writes_nested_values_as_json(tmp_path: Path) -> None:
     assert (
         run("ingest", str(real("plaso-lookupevents")), "--db", "t.duckdb", cwd=tmp_path).returncode

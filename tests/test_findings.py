@@ -8,6 +8,8 @@ import csv
 import hashlib
 import io
 import json
+import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, load_module
+from tests.conftest import FIXTURES, ROOT, load_module
 from trailscope import findings
 from trailscope.analysis import load_queries
 from trailscope.cli import cli
@@ -26,6 +28,7 @@ from trailscope.trail import Trail
 
 CHECKS = (
     "authorization",
+    "duplicate_conflict",
     "duration",
     "integrity",
     "org_changes",
@@ -34,8 +37,9 @@ CHECKS = (
     "task_scope",
 )
 # the checks the sample's logs raise: integrity needs `trailscope verify` and digests, which the
-# sample has none of (tests/test_integrity.py checks those findings)
-CHECKED = tuple(c for c in CHECKS if c != "integrity")
+# sample has none of (tests/test_integrity.py checks those findings); the sample holds no
+# conflicting copies (tests/test_ingest.py and tests/test_hostile.py raise duplicate_conflict)
+CHECKED = tuple(c for c in CHECKS if c not in ("integrity", "duplicate_conflict"))
 PLANTED_CASES = [c for c in PLANTED if c.check in CHECKED]
 NEAR_MISSES = [c for c in PLANTED if c.check == "none"]
 N02 = {c.case_id: c for c in PLANTED}["N02"]
@@ -161,6 +165,29 @@ def test_allow_list_marks_without_hiding(sample_trail: Trail, tmp_path: Path) ->
     )
 
 
+def test_the_readmes_allow_list_example_reads_and_accepts(
+    sample_trail: Trail, tmp_path: Path
+) -> None:
+    """The README documents the format with an example: it must be one the tool reads, and
+    accept what the README says (every matcher given, up to the end of the expiry day)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Allow-list", 1)[1]
+    example = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert example, "the README's Allow-list section has no JSON example"
+    path = tmp_path / "approved.json"
+    path.write_text(example[1])
+    (entry,) = json.loads(example[1])["accept"]
+    df = sample_trail.findings(allow_list=path)
+    accepted = df.filter(pl.col("accepted"))
+    assert len(accepted) > 0 and set(accepted["check"]) == {entry["check"]}
+    assert set(accepted["accepted_reason"]) == {entry["reason"]}
+    for f in df.filter(pl.col("check") == entry["check"]).iter_rows(named=True):
+        matches = fnmatchcase(f["account_id"], entry["account"]) and fnmatchcase(
+            f["principal"], entry["principal"]
+        )
+        assert f["accepted"] == matches, f  # every matcher, globs for account and principal
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
@@ -202,7 +229,7 @@ def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    rows = list(csv.DictReader(io.StringIO(r.output)))
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))  # warnings go to stderr
     assert tuple(rows[0]) == OUTPUT_COLUMNS
     assert {row["severity"] for row in rows} == {"critical", "high"}
     (orphan,) = [row for row in rows if row["check"] == "orphan"]
@@ -223,9 +250,9 @@ def test_findings_command(sample_db: Path, tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    assert [row["rule"] for row in json.loads(r.output)] == ["expired_key_used"]
+    assert [row["rule"] for row in json.loads(r.stdout)] == ["expired_key_used"]
     r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--since", "2026-10-09"])
-    assert r.exit_code == 0 and "finding_id" in r.output and "explanation" not in r.output
+    assert r.exit_code == 0 and "finding_id" in r.stdout and "explanation" not in r.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     r = runner.invoke(cli, ["findings", "--db", str(sample_db), "--allow-list", str(bad)])

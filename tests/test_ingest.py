@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         "records.json#3": "eventTime is not a timestamp: yesterday",
         "lines.jsonl#2": "invalid JSON",
         "lines.jsonl#3": "not valid UTF-8",
-        "lines.jsonl#4": "not a JSON object: a array",
+        "lines.jsonl#4": "not a JSON object: an array",
         "first_broken.jsonl#1": "invalid JSON",
     }
 
@@ -398,7 +399,7 @@ def test_row_groups_are_the_size_ingest_commits(tmp_path: Path) -> None:
     """Trail attaches its file with row groups of schema.ROW_GROUP_SIZE rows, and ingest
     commits that many records at a time (the memory target rests on it)."""
     assert ingest.COMMIT_ROWS == schema.ROW_GROUP_SIZE
-    with Trail(tmp_path / "t.duckdb") as trail:
+    with Trail(tmp_path / "t.duckdb", read_only=False) as trail:
         trail.con.sql(
             f"create table numbers as select range as n from range({schema.ROW_GROUP_SIZE + 1})"
         )
@@ -441,12 +442,238 @@ def test_records_that_fool_the_fast_split_are_parsed_in_full(tmp_path: Path) -> 
             stored = dict(trail.con.sql("select event_id, record from events").fetchall())
         assert (s.stored, s.rejected, s.files_rejected) == (3, 0, 0), name
         assert {k: json.loads(v) for k, v in stored.items()} == {r["eventID"]: r for r in records}
-    # bytes that are not UTF-8 inside a delivery file: the file is rejected, and says why
+    # bytes that are not UTF-8 inside one record of a delivery file: that record is rejected,
+    # saying why, and its neighbours are stored (issue 14)
     bad = tmp_path / "bad" / "f.json"
     bad.parent.mkdir()
-    bad.write_bytes(delivery_bytes(base).replace(b"benjamin", b"benj\xffmin", 1))
+    text = delivery_bytes(base)
+    bad.write_bytes(text.replace(b"benjamin", b"benj\xffmin", 1))
     with Trail(tmp_path / "bad.duckdb") as trail:
         s = trail.ingest(bad)
+        ((position, reason, raw),) = trail.con.sql(
+            "select position, reason, raw from rejected"
+        ).fetchall()
+        stored_ids = {i for (i,) in trail.con.sql("select event_id from events").fetchall()}
+    assert (s.stored, s.rejected, s.files_rejected) == (2, 1, 0)
+    assert stored_ids == {r["eventID"] for r in base[1:]}
+    assert position == 1 and reason == "record is not valid UTF-8: byte 0xFF in its text"
+    assert "benj\\xffmin" in raw
+
+
+# issue 14: ingest that no file can stop, fool or silently lose ---------------------------------
+
+
+def _with_account(n: int, prefix: str) -> list[dict[str, Any]]:
+    """n sample records that name their recipient account, with IDs of their own."""
+    base = [r for r in sample_records() if "recipientAccountId" in r]
+    return [dict(base[i], eventID=f"{prefix}-0000-0000-0000-{i:012d}") for i in range(n)]
+
+
+def test_a_copy_is_a_duplicate_whatever_its_other_fields_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies with another eventTime, another recipientAccountId, or an account where the
+    stored copy had none, in a later commit (a file each, one between) or a later run, were
+    stored a second time (the files table said stored 1, duplicates 0)."""
+    monkeypatch.setattr(ingest, "BATCH_BYTES", 1)
+    originals = _with_account(30, "66666666")
+    del originals[2]["recipientAccountId"]
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "a.json").write_bytes(delivery_bytes(originals[:20]))
+    (root / "b.json").write_bytes(delivery_bytes(originals[20:]))  # a is committed before c
+    copies = [
+        originals[0] | {"eventTime": "2023-01-01T00:00:00Z"},
+        originals[1] | {"recipientAccountId": "999999999999"},
+        originals[2] | {"recipientAccountId": "111111111111"},
+    ]
+    (root / "c.json").write_bytes(delivery_bytes(copies))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(root, commit_rows=1)
+        rows = trail.con.sql("select count(*), count(distinct event_id) from events").fetchall()
+        assert rows == [(30, 30)]
+        assert (s.records, s.stored, s.duplicates) == (33, 30, 3)
+        assert trail.con.sql(
+            "select stored, duplicates from files where path like '%c.json'"
+        ).fetchall() == [(0, 3)]
+        assert s.conflicts == 3
+        later = [originals[3] | {"eventTime": "2022-02-02T02:02:02Z"}, originals[4]]
+        (root / "d.json").write_bytes(delivery_bytes(later))
+        again = trail.ingest(root, commit_rows=1)
+        assert trail.con.sql("select count(*) from events").fetchall() == [(30,)]
+        assert (again.stored, again.duplicates, again.conflicts) == (0, 2, 1)
+
+
+def test_copies_that_differ_are_listed_with_both_sources_and_raised(tmp_path: Path) -> None:
+    originals = _with_account(3, "77777777")
+    (tmp_path / "a.json").write_bytes(delivery_bytes(originals))
+    same_content = json.dumps({k: originals[0][k] for k in sorted(originals[0])}, indent=1)
+    altered = originals[1] | {"sourceIPAddress": "203.0.113.9", "eventTime": "2026-10-10T00:00:00Z"}
+    (tmp_path / "b.json").write_text(
+        '{"Records": [' + same_content + "," + json.dumps(altered) + "]}"
+    )
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "a.json", tmp_path / "b.json")
+        assert (s.stored, s.duplicates, s.conflicts, s.ok) == (3, 2, 1, False)
+        assert any(line.startswith("conflicts: 1 duplicates differ") for line in s.lines())
+        rows = trail.con.sql("""
+            select c.event_id, c.position, c.kept_position, c.fields, f.path, k.path, c.raw
+            from duplicate_conflicts c join files f using (file_id)
+            join files k on k.file_id = c.kept_file_id""").fetchall()
+        findings = trail.findings(check="duplicate_conflict")
+    ((event_id, position, kept_position, fields, path, kept, raw),) = rows
+    assert (event_id, position, kept_position) == (originals[1]["eventID"], 2, 2)
+    assert fields == "eventTime, sourceIPAddress"
+    assert (Path(path).name, Path(kept).name) == ("b.json", "a.json")
+    assert json.loads(raw) == altered
+    (finding,) = findings.rows(named=True)
+    assert finding["evidence_event_ids"] == event_id and finding["severity"] == "high"
+    assert "b.json #2" in finding["explanation"] and "a.json #2" in finding["explanation"]
+
+
+def test_impossible_times_and_empty_ids_are_rejected_saying_why(tmp_path: Path) -> None:
+    times = ["infinity", "-infinity", "0000-06-01T00:00:00Z", "12026-01-01T00:00:00Z"]
+    times += ["290000-01-01T00:00:00Z", "2013-11-12T23:59:59Z", "2013-11-13T00:00:00Z"]
+    timed = zip(_with_account(7, "88888888"), times, strict=True)
+    records = [r | {"eventTime": t} for r, t in timed]
+    unnamed = zip(_with_account(2, "99999999"), ("", " "), strict=True)
+    records += [r | {"eventID": i} for r, i in unnamed]
+    (tmp_path / "f.json").write_bytes(delivery_bytes(records))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "f.json")
+        reasons = dict(trail.con.sql("select position, reason from rejected").fetchall())
+        stored = trail.con.sql("select event_time::varchar from events").fetchall()
+    assert (s.stored, s.rejected) == (1, 8)
+    assert stored == [("2013-11-13 00:00:00+00",)]  # the day CloudTrail began is possible
+    for position in (1, 4, 5):
+        assert "is more than a day after this ingest ran" in reasons[position]
+    for position in (2, 3, 6):
+        assert "is before CloudTrail existed (it began on 2013-11-13)" in reasons[position]
+    assert reasons[8] == reasons[9] == "record has no eventID: it is empty"
+
+
+def test_text_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """They were 'skipped: not JSON' with exit 0, their records in no table."""
+    records = _with_account(12, "12121212")
+    lines = b"\n".join(json.dumps(r).encode() for r in records[6:9])
+    files = {
+        "plain.json": b"\xef\xbb\xbf" + delivery_bytes(records[:3]),
+        "zipped.json.gz": gzip.compress(b"\xef\xbb\xbf" + delivery_bytes(records[3:6])),
+        "lines.jsonl": b"\xef\xbb\xbf" + lines,
+        "wide.json": json.dumps({"Records": records[9:]}).encode("utf-16"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(*(tmp_path / name for name in files))
+        notes = dict(trail.con.sql("select format, note from files").fetchall())
+    assert (s.stored, s.files_skipped, s.ok) == (12, 0, True)
+    assert notes["jsonl"] == "starts with a UTF-8 byte-order mark, ignored"
+    assert "UTF-16-LE text" in notes["records"] or "UTF-16-LE text" in str(notes)
+
+
+def test_one_file_does_not_stop_the_run(tmp_path: Path) -> None:
+    """A document nested 10,000 levels deep raised RecursionError, a file name that is not
+    UTF-8 UnicodeEncodeError: no good record of the run was stored, and every re-run failed
+    the same way. Each is now one file's rejection or note; a re-run reads nothing again."""
+    records = _with_account(6, "13131313")
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "deep.json").write_text("[" * 10_000 + "]" * 10_000)
+    (root / os.fsdecode(b"odd-\xff.json")).write_bytes(delivery_bytes(records[:3]))
+    (root / "good.json").write_bytes(delivery_bytes(records[3:]))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(root)
+        assert (s.stored, s.files_rejected) == (6, 1)
+        rows = dict(trail.con.sql("select path, note from files").fetchall())
+        ((reason,),) = trail.con.sql("select reason from rejected").fetchall()
+        assert "nested too deeply" in reason
+        assert rows[f"{root}/odd-\\xff.json"] == (
+            "the file name is not UTF-8: its stray bytes are shown as \\xNN"
+        )
+        again = trail.ingest(root)
+        assert (again.files_already, again.files_read) == (3, 0)
+
+
+def test_the_cap_on_a_files_inflated_size_holds_while_inflating(tmp_path: Path) -> None:
+    from tests.hostile import gzip_bomb
+
+    (tmp_path / "bomb.json.gz").write_bytes(gzip_bomb(128 * 2**20))  # 128 KB of gzip
+    (tmp_path / "big.json").write_bytes(delivery_bytes(_with_account(100, "14141414")))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path, max_file_size=64 * 2**20)
+        assert (s.files_rejected, s.stored) == (1, 100)
+        reason = trail.con.sql("select reason from rejected").fetchall()[0][0]
+        assert reason.startswith("larger than 64 MiB once inflated")
+    with Trail(tmp_path / "small.duckdb") as trail:  # a plain file over the cap: not read
+        s = trail.ingest(tmp_path / "big.json", max_file_size=1000)
+        assert (s.files_rejected, s.stored) == (1, 0)
+        assert trail.con.sql("select sha256 from files").fetchall() == [(None,)]
+    with Trail(tmp_path / "default.duckdb") as trail:  # zeros under 1 GiB: not JSON
+        s = trail.ingest(tmp_path / "bomb.json.gz")
+        assert (s.files_rejected, s.files_skipped) == (0, 1)
+
+
+def test_links_are_followed_once_and_what_cannot_be_read_is_listed(tmp_path: Path) -> None:
+    records = _with_account(6, "15151515")
+    day = tmp_path / "elsewhere" / "10"
+    day.mkdir(parents=True)
+    (day / "linked.json").write_bytes(delivery_bytes(records[:3]))
+    tree = tmp_path / "AWSLogs" / "400000000002" / "CloudTrail" / "us-east-1" / "2026" / "10"
+    tree.mkdir(parents=True)
+    (tree / "10").symlink_to(day, target_is_directory=True)  # a symlinked day folder
+    (tree / "11").mkdir()
+    (tree / "11" / "own.json").write_bytes(delivery_bytes(records[3:]))
+    (tree / "11" / "up").symlink_to("..", target_is_directory=True)  # a loop
+    (tree / "11" / "gone.json").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tree / "11" / "pipe.json")
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "AWSLogs")
+        rows = {
+            str(Path(p).relative_to(tree)): (fmt, status, note)
+            for p, fmt, status, note in trail.con.sql(
+                "select path, format, status, note from files"
+            ).fetchall()
+        }
         (reason,) = trail.con.sql("select reason from rejected").fetchall()[0]
-    assert (s.stored, s.files_rejected) == (0, 1)
-    assert "not valid UTF-8" in reason
+    assert (s.stored, s.files_rejected, s.files_skipped) == (6, 1, 2)
+    assert rows["10/linked.json"][1] == "ingested"  # under the link's path, in the layout
+    assert rows["11/up"] == ("folder", "skipped", "a link to a folder already read in this run")
+    assert rows["11/pipe.json"][1:] == ("skipped", "not a regular file: a named pipe")
+    assert rows["11/gone.json"][1] == "rejected"
+    assert reason.startswith("a symbolic link that leads nowhere")
+
+
+def test_json_lines_after_bad_first_lines_are_read(tmp_path: Path) -> None:
+    records = _with_account(5, "16161616")
+    lines = [b"{broken", b"[]", b"1", b"nope", b'"x"'] + [json.dumps(r).encode() for r in records]
+    (tmp_path / "f.jsonl").write_bytes(b"\n".join(lines))
+    with Trail(tmp_path / "t.duckdb") as trail:
+        s = trail.ingest(tmp_path / "f.jsonl")
+    assert (s.stored, s.rejected, s.files_rejected) == (5, 5, 0)
+
+
+def test_a_database_an_older_trailscope_wrote_still_reads(tmp_path: Path) -> None:
+    """One without duplicate_conflicts, opened read-only as the analysis commands open it: the
+    other checks run; the conflict check cannot (that ingest kept no conflicts, so none found
+    would be a guess), and the report says so. An ingest adds the table."""
+    db = tmp_path / "old.duckdb"
+    with Trail(db, read_only=False) as trail:
+        trail.ingest(_one_file(tmp_path))
+        trail.con.sql("drop table duplicate_conflicts")
+    with Trail(db, read_only=True) as trail:
+        assert trail.findings(check="duplicate_conflict").height == 0
+        checks = {c["name"]: c for c in trail.report_data()["checks"]}
+        assert not checks["duplicate_conflict"]["ran"]
+        assert "lacks duplicate_conflicts" in checks["duplicate_conflict"]["note"]
+        assert checks["duration"]["ran"]
+    with Trail(db) as trail:
+        trail.ingest(_one_file(tmp_path))
+        assert trail.sql("select count(*) as n from duplicate_conflicts")["n"][0] == 0
+        assert trail.findings(check="duplicate_conflict").height == 0
+
+
+def _one_file(folder: Path) -> Path:
+    path = folder / "f.json"
+    path.write_bytes(delivery_bytes(_with_account(3, "17171717")))
+    return path

@@ -27,7 +27,7 @@ UTC = dt.UTC
 def _cli_json(db: Path, *args: str) -> Any:
     result = CliRunner().invoke(cli, [*args, "--db", str(db), "--format", "json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)  # warnings go to stderr
 
 
 def _events_between(trail: Trail, since: str, until: str) -> int:

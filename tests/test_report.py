@@ -3,22 +3,28 @@ in a real headless Chromium and a real GFM renderer."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE_LOGS
 from tests.logs import sample_records, write_delivery
 from trailscope import render, report
+from trailscope.cli import cli
 from trailscope.trail import Trail
 
 FIXED = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
@@ -30,7 +36,11 @@ def _context(db: Path, scope: report.Scope) -> dict[str, Any]:
         context = report.build(trail.analysis, scope, generated_at=FIXED)
     for run in context["inputs"]["runs"]:
         run["started_at"] = run["finished_at"] = "2026-11-01T05:00:00Z"
-        run["sources"] = "[sample_logs]"
+        run["sources"] = {"sources": ["sample_logs"]}
+    sources = context["inputs"]["sources"]
+    for f in sources["listed"]:  # where this checkout is
+        f["path"] = f["path"].replace(str(SAMPLE_LOGS), "sample_logs")
+    sources["manifest_sha256"] = "(the SHA-256 of the list, pinned: it names where the files are)"
     return context
 
 
@@ -91,6 +101,29 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 recipientAccountId="111111111111",
             )
         )
+        # the same text where the evidence section shows it: a root access key's call, its
+        # bucket, user agent and error message (shaped like the sample's PutBucketAcl)
+        records.append(
+            dict(
+                base,
+                eventID=f"55555555-0000-0000-0001-{i:012d}",
+                eventTime=f"2026-10-0{i + 1}T11:00:00Z",
+                eventSource="s3.amazonaws.com",
+                eventName="PutBucketAcl",
+                userAgent=text,
+                errorCode="AccessDenied",
+                errorMessage=text,
+                requestParameters={"bucketName": text},
+                userIdentity={
+                    "type": "Root",
+                    "principalId": "111111111111",
+                    "arn": "arn:aws:iam::111111111111:root",
+                    "accountId": "111111111111",
+                    "accessKeyId": "AKIAHOSTILEEXAMPLE01",
+                },
+                recipientAccountId="111111111111",
+            )
+        )
     root = tmp / "logs"
     write_delivery(root, "111111111111", "us-east-1", "2026-10-01", "h", records)
     (root / "<img src=x onerror=alert(1)>.json").write_text("{not json")
@@ -110,6 +143,21 @@ def test_hostile_text_in_markdown_stays_text(hostile_db: Path) -> None:
         rows = body.split("</table>")[0].split("<tr>")[1:]
         assert rows and all(len(re.findall(r"<td[ >]", row)) == width for row in rows)
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in html
+    assert "| '=HYPERLINK" in text  # defused for a spreadsheet, as in CSV
+    assert not re.search(r"\| [=+@]", text)  # no cell starts as a formula
+    assert "Evidence" in text and "bucketName=" in text  # the hostile calls are evidence
+
+
+def test_hostile_text_in_the_evidence_csv_runs_no_formula(hostile_db: Path) -> None:
+    r = CliRunner().invoke(
+        cli, ["findings", "--db", str(hostile_db), "--evidence", "--format", "csv"]
+    )
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len([row for row in rows if row["event_name"] == "PutBucketAcl"]) == len(HOSTILE)
+    cells = [cell for row in rows for cell in row.values() if cell]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "-"))]
+    assert '\'=HYPERLINK("http://evil","x")' in cells  # the user agent, defused
+    assert any("<script>" in c for c in cells)  # text as it was, for a program to read
 
 
 class _Tags(HTMLParser):
@@ -158,8 +206,10 @@ def test_hostile_html_runs_nothing_in_a_real_browser(hostile_db: Path, tmp_path:
     assert "<title>Root activity report</title>" in dom and "PWNED</title>" not in dom
     tags = _Tags()
     tags.feed(dom)
-    assert not {"script", "img", "iframe", "object", "embed", "a"} & tags.names
+    assert not {"script", "img", "iframe", "object", "embed"} & tags.names
     assert not [a for a in tags.attributes if a.startswith("on") or "javascript:" in a]
+    # the only links are the report's own, to its evidence (href="#evidence-<finding_id>")
+    assert all(a.startswith("href=#evidence-") for a in tags.attributes if a.startswith("href"))
     # the hostile text is shown as text, and the tables are still there
     for text in HOSTILE:
         assert text in tags.text
@@ -192,3 +242,144 @@ def test_incident_report_narrows_to_a_principal_or_a_session(sample_db: Path) ->
         f["session_id"] in (call["session_id"], call["access_key_id"]) for f in one["findings"]
     )
     assert len(whole["findings"]) > len(by_root["findings"]) + len(one["findings"])
+
+
+# evidence, coverage, what the report covers ----------------------------------------------------
+def test_every_format_shows_the_evidence_behind_the_findings(sample_db: Path) -> None:
+    context = _context(sample_db, report.Scope.month("2026-10"))
+    by_title = {f["title"]: f for f in context["findings"]}
+    acl = next(f for t, f in by_title.items() if "s3:PutBucketAcl" in t)
+    queue = next(f for t, f in by_title.items() if "sqs:DeleteQueue" in t)
+    critical = next(f for f in context["findings"] if f["severity"] == "critical")
+    put = next(e for e in acl["evidence"] if e["event_name"] == "PutBucketAcl")
+    assert put["parameters"] == "bucketName=acme-data-lake-raw" and put["role"] == "evidence"
+    assert put["principal"] == "arn:aws:iam::400000000014:root" and put["source_ip"]
+    assert put["user_agent"].startswith("aws-cli/")
+    delete = next(e for e in queue["evidence"] if e["event_name"] == "DeleteQueue")
+    assert delete["parameters"].endswith("/400000000011/payments-events")
+    assert delete["error_code"] == "AccessDenied" and "not authorized" in delete["error_message"]
+    created = next(e for e in critical["evidence"] if e["event_name"] == "CreateAccessKey")
+    assert created["parameters"] == "created accessKeyId=AKIAWBC6VKQXERW754RB"
+    for f in context["findings"]:  # every evidence and context event, in that order
+        assert [e["event_id"] for e in f["evidence"]] == [
+            *f["evidence_event_ids"],
+            *f["context_event_ids"],
+        ]
+    html = render.render(context, "html")
+    md = render.render(context, "md")
+    as_json = json.loads(render.render(context, "json"))
+    for text in (html, md):
+        for value in ("acme-data-lake-raw", "AKIAWBC6VKQXERW754RB", delete["parameters"]):
+            assert value in text.replace("\\_", "_")
+        assert delete["error_message"].split(":")[0] in text
+    assert as_json["findings"][0]["evidence"][0]["event_time"].endswith("Z")
+    assert isinstance(as_json["findings"][0]["evidence_event_ids"], list)
+
+
+def test_october_says_what_it_covers_and_what_the_logs_lack(sample_db: Path) -> None:
+    context = _context(sample_db, report.Scope.month("2026-10"))
+    covered = context["coverage"]
+    assert not covered["complete"] and not context["empty"]
+    assert [(r["from"], r["to"]) for r in covered["days_without_logs"]] == [
+        ("2026-10-01", "2026-10-04"),
+        ("2026-10-10", "2026-10-31"),
+    ]
+    assert [a["account_id"] for a in covered["accounts_without_logs"]] == [
+        "400000000016",  # removed from the organization on 10-08, no logs of its own
+        "400000000018",  # created on 10-06 and closed on 10-09
+    ]
+    pair = next(p for p in covered["pairs"] if p["account_id"] == "400000000012")
+    assert pair["aws_region"] == "ap-southeast-2" and pair["missing_days"] == 28
+    assert pair["missing_text"] == "2026-10-01 to 2026-10-05, 2026-10-09 to 2026-10-31"
+    with Trail(sample_db, read_only=True) as trail:
+        (hours,) = trail.sql(
+            "select count(distinct date_trunc('hour', event_time)) as n from events"
+            " where recipient_account_id = '400000000012' and aws_region = 'ap-southeast-2'"
+        )["n"]
+    assert pair["quiet_hours"] == 3 * 24 - hours  # the hours of its three days without events
+    assert "26 of the period's 31 days" in context["warnings"][0]
+    # at the top of every format
+    html = render.render(context, "html")
+    assert html.index('class="warning"') < html.index("What this report covers")
+    md = render.render(context, "md")
+    assert md.index("> - No logs at all on 26") < md.index("## What this report covers")
+    assert json.loads(render.render(context, "json"))["warnings"] == context["warnings"]
+    # what it rests on: the checks, the files with their SHA-256 as sha256sum gives it
+    assert {c["name"] for c in context["checks"]} >= {"duration", "task_scope", "integrity"}
+    files = context["inputs"]["sources"]
+    assert files["files"] == len(files["listed"]) == 328 and files["events"] == 20128
+    one = files["listed"][0]
+    path = SAMPLE_LOGS / one["path"].removeprefix("sample_logs/")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == one["sha256"]
+
+
+def test_a_month_without_logs_says_so(sample_db: Path) -> None:
+    context = _context(sample_db, report.Scope.month("2026-11"))
+    assert context["empty"] and context["coverage"]["events"] == 0
+    assert context["headline"].startswith("Nothing to report on")
+    assert report.verdict(context["findings"], complete=False, empty=True, fail_on=None) == "empty"
+    for fmt in ("html", "md"):
+        text = unescape(render.render(context, fmt))
+        assert context["headline"] in text and "nothing in this scope was there to check" in text
+
+
+def test_an_incident_report_lists_its_events_one_by_one(sample_db: Path, tmp_path: Path) -> None:
+    with Trail(sample_db, read_only=True) as trail:
+        context = trail.report_data(principal="alice@acme.example")
+        calls = trail.sql(
+            "select count(*) as n from events where event_name = 'AssumeRoot'"
+            " and identity_arn ilike '%alice@acme.example%'"
+        )["n"][0]
+    events = context["incident"]["events"]
+    assert [e["event_time"] for e in events] == sorted(e["event_time"] for e in events)
+    assert sum(e["part"] == "AssumeRoot call" for e in events) == calls
+    made = [e for e in events if e["part"] == "root session"]
+    assert made and all(e["scope"] and e["seconds_after_issue"] is not None for e in made)
+    acl = next(e for e in made if e["event_name"] == "PutBucketAcl")
+    assert acl["scope"] == "out of scope" and acl["parameters"] == "bucketName=acme-data-lake-raw"
+    html = render.render(context, "html")
+    assert html.count('<tr><td class="nowrap">') >= len(events)
+    assert "Events, one by one" in render.render(context, "md")
+
+
+def test_a_filter_that_matches_nothing_says_so(sample_db: Path) -> None:
+    with Trail(sample_db, read_only=True) as trail:
+        context = trail.report_data(principal="nobody-at-all")
+    assert context["empty"] and not context["coverage"]["empty"]
+    assert context["warnings"][0].startswith("Nothing matches the principal 'nobody-at-all'")
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="needs Debian's chromium (.ci/run installs it; CI never skips)",
+)
+def test_the_incident_report_prints_to_pdf(sample_db: Path, tmp_path: Path) -> None:
+    """Printed from a real browser: A4 landscape pages, every table with a header the print
+    stylesheet repeats on each page."""
+    with Trail(sample_db, read_only=True) as trail:
+        html = trail.report("html", principal="alice@acme.example")
+    page = tmp_path / "incident.html"
+    page.write_text(html)
+    assert "@media print" in html and "thead { display: table-header-group; }" in html
+    assert html.count("<table") - html.count('<table class="facts">') == html.count("<thead>")
+    pdf = tmp_path / "incident.pdf"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    boxes = set(re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data))
+    assert boxes and all(float(b.split()[2]) > float(b.split()[3]) for b in boxes)  # landscape
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) > 3

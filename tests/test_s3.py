@@ -793,6 +793,51 @@ def test_ingest_from_s3_end_to_end(endpoint: str, tmp_path: Path) -> None:
     assert "records: 15 read, 15 stored" in out.stderr
 
 
+def test_credentials_expiring_mid_run_keep_what_was_read(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The credentials stop working part-way (moto's IAM enforcement switched on, so the key
+    in use is refused as S3 refuses an expired one): the run stops with one message saying
+    what it kept, every object read before is stored (the batch being filled too), and a
+    re-run with working credentials reads exactly the rest."""
+    from trailscope import ingest
+    from trailscope.ingest import IngestStopped
+    from trailscope.trail import Trail
+
+    client = _admin(endpoint)
+    client.create_bucket(Bucket="expiring")
+    n_objects = 150  # more than downloading and reading keep ahead of the loader
+    for n in range(n_objects):
+        key = _key(ACCOUNTS[2], "eu-west-1", "2026-10-15", 200 + n, org=None)
+        client.put_object(Bucket="expiring", Key=key, Body=_delivery(200 + n))
+    monkeypatch.setattr(ingest, "BATCH_FILES", 5)
+    batches = 0
+
+    def expire(**_: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            _moto_auth(endpoint, "0")
+
+    db = tmp_path / "t.duckdb"
+    try:
+        with Trail(db) as trail, pytest.raises(IngestStopped) as stopped:
+            trail.ingest("s3://expiring/", endpoint_url=endpoint, commit_rows=1, progress=expire)
+    finally:
+        _moto_auth(endpoint, "inf")
+    summary = stopped.value.summary
+    assert str(stopped.value).startswith("AWS credentials rejected (InvalidAccessKeyId) while ")
+    assert f"this run committed {summary.files_read} files whole" in str(stopped.value)
+    with Trail(db) as trail:
+        files, events = trail.con.sql(
+            "select (select count(*) from files), (select count(*) from events)"
+        ).fetchall()[0]
+        assert 10 <= files < n_objects and (files, events) == (summary.files_read, 3 * files)
+        again = trail.ingest("s3://expiring/", endpoint_url=endpoint)
+        assert (again.files_already, again.stored) == (files, 3 * (n_objects - files))
+        assert trail.con.sql("select count(*) from events").fetchall() == [(3 * n_objects,)]
+
+
 def test_objects_come_with_their_metadata_digests_included(endpoint: str) -> None:
     """A CloudTrail digest's own signature is in its object's metadata (x-amz-meta-signature):
     fetch_with_metadata hands it over, and fetches the digest discovery marks skipped; fetch

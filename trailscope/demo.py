@@ -54,8 +54,8 @@ def run(logs: Path | None, out: Path) -> DemoResult:
 def _summary(context: dict[str, Any]) -> list[str]:
     """A few lines for the terminal, from the report's own data."""
     period, counts = context["period"], context["counts"]
-    accounts = {c["account_id"] for c in context["coverage"]}
-    regions = {c["aws_region"] for c in context["coverage"]}
+    accounts = {c["account_id"] for c in context["coverage"]["pairs"]}
+    regions = {c["aws_region"] for c in context["coverage"]["pairs"]}
     by_severity = ", ".join(f"{n} {sev}" for sev, n in counts["severity"].items() if n)
     lines = [
         (

@@ -4,8 +4,8 @@ here. The modules stay plain DuckDB SQL; what cannot be rendered raises Untransl
 the construct, and tests/test_spark.py runs every module on both engines and compares the rows.
 
 Each rewrite below names the DuckDB meaning it keeps:
-- JSON values as their text: `x -> path` as the JSON text of the value (a string quoted), a
-  cast to JSON as the text itself; `->>` stays Spark's get_json_object.
+- JSON values as their text: `x -> path` as the JSON text of the value (a string quoted, an
+  object's keys in their order), a cast to JSON as the text itself; `->>` stays Spark's get_json_object.
 - json_type through Spark's variant type, with DuckDB's type names.
 - strftime patterns with their literal letters (the T and Z of ISO times) quoted.
 - try_strptime as Spark's try_to_timestamp with the same pattern; timezone('UTC', t) as t
@@ -145,9 +145,17 @@ def _rewrite(node: exp.Expr, arrays: frozenset[str]) -> exp.Expr:
     if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.JSON):
         return _expr(node.this)  # JSON is its text in Spark: a cast to it checks nothing more
     if isinstance(node, exp.JSONExtract):
-        # DuckDB's `->` is JSON: a string comes back quoted, as to_json writes it
-        value = _call("variant_get", _call("parse_json", node.this), _json_path(node))
-        return _call("to_json", value)
+        # DuckDB's `->` is JSON: a string comes back quoted, as to_json writes it; an object
+        # or an array as get_json_object writes it, its keys in their order (a variant sorts
+        # them)
+        value = _call("variant_get", _call("parse_json", node.this.copy()), _json_path(node))
+        kind = _call("schema_of_variant", value.copy())
+        nested = exp.Or(
+            this=exp.Like(this=kind.copy(), expression=exp.Literal.string("OBJECT%")),
+            expression=exp.Like(this=kind, expression=exp.Literal.string("ARRAY%")),
+        )
+        text = _call("get_json_object", node.this, _json_path(node))
+        return exp.Case(ifs=[exp.If(this=nested, true=text)], default=_call("to_json", value))
     if isinstance(node, exp.JSONType):
         return _json_type(node.this)
     if isinstance(node, exp.TimeToStr):

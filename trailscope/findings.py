@@ -19,7 +19,8 @@ existed) raises nothing there.
 This module adds what every finding shares, written once here: `check` = <name>, and
 `finding_id` = the first 16 hex digits of sha256("<name>/<rule>/<evidence_event_ids>") (or
 "<name>/<rule>/<finding_key>"), so the same logs give the same IDs; then filters (severity and worse, accounts, period, principal,
-sessions, checks) in SQL and sorts by event_time, check, rule, finding_id.
+sessions, checks) in SQL and sorts worst first: by severity, then event_time, check, rule,
+finding_id.
 
 The allow-list marks findings as accepted (approved break-glass use), never hides them. Its
 format (JSON, so it reads the same on every supported Python):
@@ -72,9 +73,15 @@ CHECK_COLUMNS = (
 FINDING_COLUMNS = ("finding_id", "check", *CHECK_COLUMNS)
 OUTPUT_COLUMNS = (*FINDING_COLUMNS, "accepted", "accepted_reason")
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
-# what a terminal table shows; csv and json carry every column
+# what a terminal table shows by default; the other formats carry every column
 TABLE_COLUMNS = ("finding_id", "severity", "check", "account_id", "event_time", "title", "accepted")
 CHECK_PREFIX = "check_"
+# most severe first, as SQL: the order findings come in
+_WORST_FIRST = (
+    "case severity "
+    + " ".join(f"when {sql_literal(s)} then {n}" for n, s in enumerate(SEVERITIES))
+    + f" else {len(SEVERITIES)} end"
+)
 _MATCHERS = ("finding_id", "check", "rule", "severity", "account", "principal", "session_id")
 
 
@@ -154,11 +161,24 @@ def checks(analysis: Analysis) -> tuple[str, ...]:
     )
 
 
+def unavailable(analysis: Analysis) -> dict[str, list[str]]:
+    """The checks that cannot run on this database, with the tables it lacks that they read
+    (an older database, made before the check existed)."""
+    tables = analysis.tables()
+    out = {}
+    for name in checks(analysis):
+        inputs = analysis.module(CHECK_PREFIX + name).inputs
+        lacking = [i for i in inputs if i not in analysis.modules and "." not in i]
+        if lacking := [i for i in lacking if i not in tables]:
+            out[name] = lacking
+    return out
+
+
 def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
     """The findings of the checks `names`, in FINDING_COLUMNS: each check module's rows with
     the columns every finding shares (the one place they are written)."""
     parts, used = [], []
-    tables = analysis.tables()
+    missing = unavailable(analysis)
     for name in names:
         module = analysis.module(CHECK_PREFIX + name)
         if module.outputs not in (CHECK_COLUMNS, (*CHECK_COLUMNS, "finding_key")):
@@ -166,9 +186,7 @@ def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
                 f"check module {module.name} does not return the check columns "
                 f"({', '.join(CHECK_COLUMNS)}[, finding_key]): see trailscope/findings.py"
             )
-        if any(
-            i not in analysis.modules and "." not in i and i not in tables for i in module.inputs
-        ):
+        if name in missing:
             continue  # an older database, without a table the check reads
         key = "finding_key" if "finding_key" in module.outputs else "cast(null as varchar)"
         columns = ", ".join(CHECK_COLUMNS)
@@ -192,7 +210,7 @@ def _raised(analysis: Analysis, names: Sequence[str]) -> Query:
 from (
     {union}
 ) as raised
-order by event_time, "check", rule, finding_id"""
+order by {_WORST_FIRST}, event_time, "check", rule, finding_id"""
     return Query(
         name="raised_findings",
         title="Every check's findings",
@@ -229,7 +247,7 @@ def findings(
     session_ids: Sequence[str] | None = None,
     allow_list: str | Path | Sequence[AllowEntry] | None = None,
 ) -> pl.DataFrame:
-    """All findings, most recent last, in OUTPUT_COLUMNS. `severity` keeps that level and
+    """All findings, worst first (then by time), in OUTPUT_COLUMNS. `severity` keeps that level and
     worse; `period` (event_time), `accounts`, `check` (one name or several),
     `principal_like` (a case-insensitive part of the principal) and `session_ids` filter;
     `allow_list` (a file or loaded entries) marks approved ones as accepted."""
@@ -267,14 +285,12 @@ def findings(
         entries = load_allow_list(allow_list)
     elif allow_list is not None:
         entries = allow_list
-    return accept(df, entries)
+    from trailscope.output import times_python_holds
+
+    # a time Python cannot hold (infinity, from a database written otherwise) is unknown
+    return accept(times_python_holds(df), entries)
 
 
 def raised(analysis: Analysis, check: str) -> pl.DataFrame:
     """One check's findings in FINDING_COLUMNS, before any filter or allow-list."""
     return analysis.run_query(_raised(analysis, [check]))
-
-
-def for_format(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
-    """What to print in `fmt`: a terminal table gets TABLE_COLUMNS, files get everything."""
-    return df.select(TABLE_COLUMNS) if fmt == "table" else df

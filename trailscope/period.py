@@ -45,6 +45,11 @@ def parse_time(value: Moment, *, end: bool) -> dt.datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def iso(t: dt.datetime | None) -> str | None:
+    """A time as every output writes it: ISO 8601 in UTC with a Z, to the second."""
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class Period:
     """From `since` to `until`, both included; None is no bound on that side."""

@@ -21,6 +21,30 @@ if TYPE_CHECKING:
     from trailscope.analysis import Analysis
 
 
+# what a terminal table shows by default; the other formats, and --columns all, every column
+TIMELINE_COLUMNS = (
+    "event_time",
+    "reached",
+    "account_id",
+    "event_name",
+    "error_code",
+    "identity_arn",
+    "access_key_id",
+    "source_ip",
+    "origin_kind",
+)
+SUMMARY_COLUMNS = (
+    "identity",
+    "events",
+    "failed_events",
+    "first_seen",
+    "last_seen",
+    "regions",
+    "source_ips",
+    "access_keys",
+)
+
+
 class NoPivot(TrailscopeError):
     """A timeline was asked for with nothing to pivot on."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 FORMATS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 # Characters that mean something inside GitHub-flavoured Markdown text: escaped with a
@@ -17,11 +18,20 @@ FORMATS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; log text is
+# attacker-controlled, so such text gets a leading apostrophe (OWASP's advice for CSV injection):
+# in CSV (trailscope.output) and in Markdown, whose tables are pasted into spreadsheets too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
 def md(value: object) -> str:
-    """Log text as inert Markdown for a table cell: no table breaks, links, code or HTML."""
+    """Log text as inert Markdown for a table cell: no table breaks, links, code, HTML or
+    spreadsheet formulas."""
     if value is None:
         return ""
     text = " ".join(str(value).split())  # newlines would end the table row
+    if text.startswith(FORMULA_START):
+        text = "'" + text
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML
     return _MD_SPECIAL.sub(r"\\\1", text)
 
@@ -41,7 +51,18 @@ def environment(template_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["md"] = md
+    env.finalize = _shown  # every value a template prints
     return env
+
+
+def _shown(value: Any) -> Any:
+    """Log text without control characters: an escape sequence in a user agent must not reach
+    the terminal a report is read in (they are shown as \\x1b); tabs and newlines stay."""
+    from trailscope.output import terminal_text
+
+    if isinstance(value, markupsafe.Markup):  # HTML a template made: escaped already
+        return markupsafe.Markup(terminal_text(str(value), lines=True))
+    return terminal_text(value, lines=True) if isinstance(value, str) else value
 
 
 def render(

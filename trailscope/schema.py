@@ -3,8 +3,22 @@ extraction and the documentation, so the three cannot drift apart."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
+
+# No event is older than CloudTrail: "This release introduces AWS CloudTrail", November 13,
+# 2013 (AWS CloudTrail User Guide, Document history). Nor is one from the future: a record is
+# written after its call, and delivered within minutes; a day after the ingest ran leaves room
+# for any clock skew or time-zone slip. Ingest rejects an eventTime outside this window.
+CLOUDTRAIL_BEGAN = dt.datetime(2013, 11, 13, tzinfo=dt.UTC)
+FUTURE_SLACK = dt.timedelta(days=1)
+# The cap on one file's size once inflated. CloudTrail's delivery files reach tens of MB (one
+# account and region, about five minutes). A file is held in memory whole while it is read,
+# so the cap bounds what one file can take (a 4 MB gzip bomb inflating to 4 GiB stops at it);
+# 1 GiB is well above any real delivery file, leaves room for exports that gather more into
+# one file, and still fits a responder's laptop. Ingest's --max-file-size changes it.
+MAX_FILE_SIZE = 2**30
 
 
 @dataclass(frozen=True)
@@ -37,13 +51,21 @@ def _c(name: str, type_: str, source: str, doc: str) -> Column:
 # variable parts as JSON (computed from `record`); `record` holds the whole record as it was
 # read, so no field is lost.
 EVENT_COLUMNS: tuple[Column, ...] = (
-    _c("event_id", "VARCHAR", "eventID", "Unique event GUID; the deduplication key."),
+    _c(
+        "event_id",
+        "VARCHAR",
+        "eventID",
+        "Unique event GUID; the deduplication key (a record without one, or with an empty one, "
+        "is rejected).",
+    ),
     _c(
         "event_time",
         "TIMESTAMPTZ",
         "eventTime",
         "When the request was made, UTC. Logstash "
-        "exports without eventTime fall back to `@timestamp` (see files.note).",
+        "exports without eventTime fall back to `@timestamp` (see files.note). A record whose "
+        "eventTime is before CloudTrail began (2013-11-13) or more than a day after the ingest "
+        "ran is rejected, saying which.",
     ),
     _c("event_version", "VARCHAR", "eventVersion", "Record format version (1.08, 1.09, ...)."),
     _c("event_source", "VARCHAR", "eventSource", "Service endpoint, e.g. sts.amazonaws.com."),
@@ -135,7 +157,8 @@ EVENT_COLUMNS: tuple[Column, ...] = (
         "session_created_at",
         "TIMESTAMPTZ",
         "userIdentity.sessionContext.attributes.creationDate",
-        "When the temporary credentials were issued.",
+        "When the temporary credentials were issued (NULL when not a time, or outside the "
+        "window event_time must be in).",
     ),
     _c(
         "mfa_authenticated",
@@ -246,6 +269,28 @@ FILE_COLUMNS: tuple[Column, ...] = (
     _c("run_id", "INTEGER", "(reader)", "The ingest run that read it."),
 )
 
+CONFLICT_COLUMNS: tuple[Column, ...] = (
+    _c(
+        "event_id", "VARCHAR", "(eventID)", "The event: its first copy read is the one in `events`."
+    ),
+    _c("file_id", "INTEGER", "(files.file_id)", "File of the copy that differs."),
+    _c("position", "INTEGER", "(reader)", "Its place in that file, as in event_sources."),
+    _c(
+        "kept_file_id",
+        "INTEGER",
+        "(files.file_id)",
+        "File of the copy kept in `events` (the first read).",
+    ),
+    _c("kept_position", "INTEGER", "(reader)", "Its place in that file."),
+    _c(
+        "fields",
+        "VARCHAR",
+        "(reader)",
+        "The top-level fields whose values differ, comma-separated, e.g. `eventTime`.",
+    ),
+    _c("raw", "VARCHAR", "(reader)", "The differing copy's text, as read."),
+)
+
 REJECTED_COLUMNS: tuple[Column, ...] = (
     _c("file_id", "INTEGER", "(reader)", "File the input came from."),
     _c(
@@ -259,7 +304,8 @@ REJECTED_COLUMNS: tuple[Column, ...] = (
         "raw",
         "VARCHAR",
         "(reader)",
-        "The rejected record's text (NULL for a whole file: read it at files.path).",
+        "The rejected record's text (NULL for a whole file: read it at files.path; and for a "
+        "record nested too deeply to write out again).",
     ),
 )
 
@@ -384,10 +430,28 @@ TABLES: dict[str, tuple[tuple[Column, ...], str]] = {
         FILE_COLUMNS,
         (
             "The manifest: every file seen, read or skipped, and what came of "
-            "it. Re-runs skip files already here with the same size and time."
+            "it. Re-runs skip files already here with the same size and time. A file larger "
+            f"than the cap on one file's size once inflated ({MAX_FILE_SIZE // 2**30} GiB unless "
+            "`--max-file-size` says otherwise; CloudTrail's own files are tens of MB) is rejected, gzip while it "
+            "inflates, so that a decompression bomb takes no more memory than the cap. A folder "
+            "that cannot be listed is a row of its own (format `folder`, status rejected), as "
+            "is a link to a folder already read (skipped). A path that is not UTF-8 is stored "
+            "with its stray bytes written `\\xNN`."
         ),
     ),
     "rejected": (REJECTED_COLUMNS, "Everything read that was not stored, with where and why."),
+    "duplicate_conflicts": (
+        CONFLICT_COLUMNS,
+        (
+            "Copies of an event whose content differs from the copy stored: the same eventID "
+            "in another file with another eventTime, account, caller... (a record altered, "
+            "forged or replayed). The first copy read stays in `events`; each other one that "
+            "differs is here with both places, counted among the duplicates, and raised by "
+            "the duplicate_conflict check. Copies are compared ignoring key order, null "
+            "fields, whether a scalar is quoted and how a time is written (what an export "
+            "changes)."
+        ),
+    ),
     "ingest_runs": (RUN_COLUMNS, "One row per ingest run."),
     "integrity_files": (
         INTEGRITY_FILE_COLUMNS,
@@ -435,15 +499,18 @@ def _select_expression(c: Column) -> str:
     return c.name
 
 
+def _create(name: str, columns: tuple[Column, ...]) -> str:
+    cols = ",\n  ".join(f"{c.name} {_stored_type(c)}" for c in columns if c.stored)
+    return f"create table if not exists {name} (\n  {cols}\n);"
+
+
 def ddl() -> str:
     """CREATE statements for every table (idempotent). `events` is a view over `event_store`
     that adds the JSON parts, read from `record` when queried: stored twice they would double
     the database, and DuckDB's generated columns tripled the cost of inserting (measured)."""
     parts = []
     for table, (columns, _doc) in TABLES.items():
-        name = "event_store" if table == "events" else table
-        cols = ",\n  ".join(f"{c.name} {_stored_type(c)}" for c in columns if c.stored)
-        parts.append(f"create table if not exists {name} (\n  {cols}\n);")
+        parts.append(_create("event_store" if table == "events" else table, columns))
     parts.append(f"create or replace view events as {events_view()};")
     return "\n".join(parts)
 

@@ -1,11 +1,16 @@
 """Finding log files: walk what the user pointed at, prune by CloudTrail's S3 key layout
-(account, region, day) before any file is opened, and recognise what is not an event log."""
+(account, region, day) before any file is opened, and recognise what is not an event log.
+
+Symbolic links inside a tree are followed, each real folder walked once (a link back up the
+tree, or a second link to a folder, is listed as skipped); a folder that cannot be listed and
+a link that leads nowhere are listed with the reason, never passed over."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +72,15 @@ class Filters:
             return False
         if "year" not in layout or (self.since is None and self.until is None):
             return True
-        first, last = _folder_days(layout)
-        # A file lands in the folder of its delivery, up to ~15 minutes after its last event:
-        # a day's folder may hold the end of the day before, so its events start a day earlier.
-        if self.until is not None and first - dt.timedelta(days=1) > self.until.date():
-            return False
+        try:
+            first, last = _folder_days(layout)
+            # A file lands in the folder of its delivery, up to ~15 minutes after its last
+            # event: a day's folder may hold the end of the day before, so its events start a
+            # day earlier.
+            if self.until is not None and first - dt.timedelta(days=1) > self.until.date():
+                return False
+        except (ValueError, OverflowError):  # no such day (2026/02/30, year 0 or 1): a folder
+            return True  # named by hand, not by CloudTrail, so read as outside the layout
         return not (self.since is not None and last < self.since.date())
 
 
@@ -120,11 +129,29 @@ def layout_of(parts: Sequence[str]) -> dict[str, str]:
 class Candidate:
     """A file to consider: read it, or record why not."""
 
-    path: str
+    path: str  # as the operating system names it (a name that is not UTF-8 included)
     size: int
     mtime: float
     etag: str | None = None
     skip: str | None = None  # reason it is not read at all
+    error: str | None = None  # reason it cannot be read (a folder that cannot be listed...)
+    folder: bool = False  # a folder, listed for what came of walking it
+
+    @property
+    def shown(self) -> str:
+        """The path as stored and shown: a name that is not UTF-8 has its stray bytes written
+        as \\xNN (see `shown_path`)."""
+        return shown_path(self.path)
+
+
+def shown_path(path: str) -> str:
+    """A path as text that can be stored: as it is when it is UTF-8 (nearly always), else with
+    each byte that is not written \\xNN (Python decodes such names with surrogateescape)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
 
 
 def discover(sources: Sequence[str], filters: Filters) -> Iterator[Candidate]:
@@ -141,25 +168,81 @@ def discover(sources: Sequence[str], filters: Filters) -> Iterator[Candidate]:
 
 
 def _candidate(path: Path, *, explicit: bool = False) -> Candidate:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as e:  # gone since it was listed, or a link that leads nowhere
+        why = "a symbolic link that leads nowhere" if path.is_symlink() else "cannot read it"
+        return Candidate(str(path), 0, 0.0, error=f"{why}: {e.strerror or e}")
     parts = path.parts
     for folder, why in NOT_EVENT_FOLDERS.items():
         if folder in parts:
             return Candidate(str(path), st.st_size, st.st_mtime, skip=why)
     if not explicit and path.name.startswith("."):
         return Candidate(str(path), st.st_size, st.st_mtime, skip="hidden file")
+    # through a link: a pipe would block the reader, a device such as /dev/zero never end
+    if not stat.S_ISREG(st.st_mode):
+        kind = _file_kind(st.st_mode)
+        return Candidate(str(path), 0, st.st_mtime, skip=f"not a regular file: {kind}")
     return Candidate(str(path), st.st_size, st.st_mtime)
 
 
 def _walk(root: Path, filters: Filters) -> Iterator[Candidate]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        # prune sub-folders the key layout rules out, before listing them
-        dirnames[:] = sorted(d for d in dirnames if filters.keeps(layout_of((here / d).parts)))
-        for name in sorted(filenames):
-            path = here / name
-            if not path.is_file():
+    """Each folder's files in name order, then its sub-folders, depth first (a stack, not
+    recursion: a tree may be deeper than Python's stack). Links are followed; a folder
+    already walked, by another link or a loop, is not walked again."""
+    walked: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        here = stack.pop()
+        try:
+            st = here.stat()
+            if (st.st_dev, st.st_ino) in walked:
+                yield Candidate(
+                    str(here),
+                    0,
+                    0.0,
+                    skip="a link to a folder already read in this run",
+                    folder=True,
+                )
                 continue
-            if not filters.keeps(layout_of(path.parent.parts)):  # the folder given, if pruned
-                continue
-            yield _candidate(path)
+            walked.add((st.st_dev, st.st_ino))
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as e:
+            yield Candidate(
+                str(here), 0, 0.0, error=f"cannot list this folder: {e.strerror or e}", folder=True
+            )
+            continue
+        kept = filters.keeps(layout_of(here.parts))  # the folder given, if pruned
+        folders = []
+        for entry in entries:
+            path = here / entry.name
+            try:
+                is_dir = entry.is_dir()  # through a link
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if filters.keeps(layout_of(path.parts)):  # pruned before it is listed
+                    folders.append(path)
+            elif kept and (entry.is_file() or entry.is_symlink()):
+                yield _candidate(path)
+            elif kept:  # a FIFO would block the reader; a device or socket holds no logs
+                try:
+                    kind = _file_kind(entry.stat(follow_symlinks=False).st_mode)
+                except OSError as e:  # gone since it was listed
+                    yield Candidate(str(path), 0, 0.0, error=f"cannot read it: {e.strerror}")
+                    continue
+                yield Candidate(str(path), 0, 0.0, skip=f"not a regular file: {kind}")
+        stack += reversed(folders)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "neither file nor folder"

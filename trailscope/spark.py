@@ -5,15 +5,16 @@ folder of Parquet tables with the columns of schema.py, one folder per table:
 
     OUT/event_store/account=A/region=R/day=D/run_id=N/*.parquet   the events, as event_store
     OUT/event_sources/run_id=N/   OUT/files/run_id=N/   OUT/rejected/run_id=N/
-    OUT/ingest_runs/run_id=N/
+    OUT/duplicate_conflicts/run_id=N/   OUT/ingest_runs/run_id=N/
 
 under the same rules as the DuckDB ingest: the files are found, pruned and skipped by
 trailscope.sources (trailscope.s3 for s3://), each file is read and split into records by
 trailscope.formats on the executors, and every record is stored, recognised as a duplicate
-(same eventID: the first copy by file and position is stored, every copy is in event_sources)
-or listed in `rejected` with its file, position and reason. The partition columns account,
-region and day (of event_time, UTC) repeat recipient_account_id, aws_region and event_time for
-pruning; the stored columns keep the values exactly.
+(same eventID: the first copy by file and position is stored, every copy is in event_sources,
+one whose content differs in duplicate_conflicts) or listed in `rejected` with its file,
+position and reason. The partition columns account, region and day (of event_time, UTC)
+repeat recipient_account_id, aws_region and event_time for pruning; the stored columns keep
+the values exactly.
 
 A run is committed by its ingest_runs row gaining finished_at: readers take only committed
 runs, so an interrupted run leaves nothing visible, and the next run reads its files again.
@@ -41,7 +42,7 @@ import orjson
 from trailscope import __version__, formats, schema
 from trailscope.analysis import Analysis, load_queries
 from trailscope.errors import TrailscopeError
-from trailscope.sources import Candidate, Filters, discover
+from trailscope.sources import Candidate, Filters, discover, shown_path
 from trailscope.trail import Trail
 
 if TYPE_CHECKING:
@@ -63,7 +64,14 @@ SPARK_TYPES = {
     "DOUBLE": "double",
 }
 PARTITIONS = ("account", "region", "day")  # of event_store, then run_id
-TABLES = ("event_store", "event_sources", "files", "rejected", "ingest_runs")
+TABLES = (
+    "event_store",
+    "event_sources",
+    "files",
+    "rejected",
+    "ingest_runs",
+    "duplicate_conflicts",
+)
 # what `trailscope verify` stores, from a DuckDB database's files: the Spark tables have none
 UNVERIFIED = ("integrity_files", "integrity_digests")
 # What one executor task reads at most before handing its records on (files are read whole).
@@ -120,7 +128,10 @@ READ_SCHEMA = (
     "kind string, file_id int, position int, line string, record_text string, reason string, "
     "sha256 string, format string, error string, skip string, note string"
 )
-CANDIDATE_SCHEMA = "file_id int, path string, size bigint, mtime double, etag string, skip string"
+CANDIDATE_SCHEMA = (
+    "file_id int, path string, shown string, size bigint, mtime double, etag string, "
+    "skip string, error string, folder boolean"
+)
 
 
 @dataclass(frozen=True)
@@ -170,28 +181,42 @@ def _file_row(file_id: int, **what: str | None) -> _Row:
 
 
 def _read_file(cand: dict[str, Any], s3: S3Access) -> Iterator[_Row]:
-    """The rows of one file (see READ_SCHEMA)."""
+    """The rows of one file (see READ_SCHEMA), as the DuckDB ingest reads it: whatever a file
+    makes the reading raise is its rejection (no file stops the run)."""
     file_id = cand["file_id"]
-    if cand["skip"]:
-        yield _file_row(file_id, format="unread", skip=cand["skip"])
-        return
-    data, error = _bytes(cand, s3)
-    if data is None:
-        yield _file_row(file_id, format="unknown", error=error)
-        return
-    sha256 = hashlib.sha256(data).hexdigest()
-    if data[:4] == formats.PARQUET_MAGIC:
-        try:
-            result = formats.ReadResult("parquet", list(formats.read_parquet(data)))
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
-            yield _file_row(
-                file_id, sha256=sha256, format="parquet", error=f"unreadable Parquet: {e}"
-            )
+    sha256 = None
+    try:
+        if cand["skip"]:
+            yield _file_row(file_id, format="unread", skip=cand["skip"])
             return
-    else:
+        fmt = "folder" if cand["folder"] else "unknown"
+        if cand["error"]:
+            yield _file_row(file_id, format=fmt, error=cand["error"])
+            return
+        if cand["size"] > formats.MAX_FILE_SIZE:  # not even downloaded
+            yield _file_row(file_id, format=fmt, error=formats.too_large(formats.MAX_FILE_SIZE))
+            return
+        data, error = _bytes(cand, s3)
+        if data is None:
+            yield _file_row(file_id, format="unknown", error=error)
+            return
+        sha256 = hashlib.sha256(data).hexdigest()
+        if len(data) > formats.MAX_FILE_SIZE:  # grown since it was listed
+            too_large = formats.too_large(formats.MAX_FILE_SIZE)
+            yield _file_row(file_id, sha256=sha256, format="unknown", error=too_large)
+            return
         result = formats.read_bytes(data)
         if result.fast and not _splits_whole(result):
             result = formats.read_bytes(data, slow=True)
+        rows = list(_result_rows(file_id, sha256, result))
+    except Exception as e:  # noqa: BLE001 - MemoryError, a parser's RecursionError, ...
+        error = f"could not be read ({type(e).__name__}: {e})"
+        yield _file_row(file_id, sha256=sha256, format="unknown", error=error)
+        return
+    yield from rows
+
+
+def _result_rows(file_id: int, sha256: str, result: formats.ReadResult) -> Iterator[_Row]:
     if result.error or result.skip:
         yield _file_row(
             file_id, sha256=sha256, format=result.format, error=result.error, skip=result.skip
@@ -220,7 +245,7 @@ def _bytes(cand: dict[str, Any], s3: S3Access) -> tuple[bytes | None, str | None
         return None, "not fetched"
     try:
         with open(path, "rb") as fh:
-            return fh.read(), None
+            return fh.read(formats.MAX_FILE_SIZE + 1), None  # it may have grown since listed
     except OSError as e:
         return None, f"cannot read: {e.strerror or e}"
 
@@ -278,22 +303,17 @@ def _record(line: bytes) -> tuple[str, str | None, str | None]:
 
 
 def _not_an_object(value: Any) -> str | None:
-    """DuckDB's reason for a JSON value that is not an object, in its words for the type."""
+    """The DuckDB ingest's reason for a JSON value that is not an object, in JSON's words."""
     if isinstance(value, dict):
         return None
-    if isinstance(value, bool):
-        kind = "boolean"
-    elif isinstance(value, int):
-        kind = "ubigint" if value >= 0 else "bigint"
-    elif isinstance(value, float):
-        kind = "double"
-    elif isinstance(value, str):
-        kind = "varchar"
-    elif value is None:
+    kind = "an array"
+    for kinds, name in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string")):
+        if isinstance(value, kinds):
+            kind = name
+            break
+    if value is None:
         kind = "null"
-    else:
-        kind = "array"
-    return f"not a JSON object: a {kind}"
+    return f"not a JSON object: {kind}"
 
 
 # ingest: the typed columns, in Spark SQL ------------------------------------------------------
@@ -336,27 +356,49 @@ def _field(path: tuple[str, ...]) -> str:
     return "s." + ".".join(f"`{p}`" for p in path)
 
 
-def parse_sql(lines: str) -> str:
+def _timestamp(t: dt.datetime) -> str:
+    return f"timestamp '{t.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def parse_sql(lines: str, latest: dt.datetime) -> str:
     """Spark SQL over the read rows of kind 'line' (view `lines`): every stored column of
-    event_store, typed, and the reason a line is no record, as the DuckDB ingest gives them."""
+    event_store, typed, and the reason a line is no record, as the DuckDB ingest gives them
+    (an eventTime outside the window of possible times, schema.CLOUDTRAIL_BEGAN to `latest`,
+    is a reason; other times outside it are left NULL)."""
     structure = _struct(json.loads(schema.extraction_structure()))
-    typed = ",\n  ".join(
-        f"{_typed(c, _field(c.path))} as {c.name}"
+    early, late = _timestamp(schema.CLOUDTRAIL_BEGAN), _timestamp(latest)
+
+    def typed(c: schema.Column) -> str:
+        value = _typed(c, _field(c.path))
+        if c.type == "TIMESTAMPTZ":
+            value = f"case when {value} between {early} and {late} then {value} end"
+        return f"{value} as {c.name}"
+
+    columns = ",\n  ".join(
+        typed(c)
         for c in schema.EVENT_COLUMNS
         if c.path and c.stored and c.name not in ("event_id", "event_time")
     )
     time = _typed(schema.EVENT_COLUMNS[1], "time_text")
+    shown = "left(time_text, 100)"  # the reason quotes it; the record holds all of it
     return f"""
-select file_id, position, line, record_text, event_id, event_time, from_logstash, {typed},
+select file_id, position, line, record_text, event_id,
+  case when event_time between {early} and {late} then event_time end as event_time,
+  from_logstash, {columns},
   coalesce(record_text, line) as record,
   case
     when reason is not null then reason
-    when event_id is not null and event_time is not null then null
-    when event_id is null and time_text is null
+    when trim(event_id) <> '' and event_time between {early} and {late} then null
+    when coalesce(trim(event_id), '') = '' and time_text is null
       then 'not a CloudTrail record: it has neither eventID nor eventTime'
     when event_id is null then 'record has no eventID'
+    when trim(event_id) = '' then 'record has no eventID: it is empty'
     when time_text is null then 'record has no eventTime'
-    else concat('eventTime is not a timestamp: ', time_text)
+    when event_time is null then concat('eventTime is not a timestamp: ', {shown})
+    when event_time < {early} then concat('eventTime ', {shown}, ' is before CloudTrail ',
+      'existed (it began on {schema.CLOUDTRAIL_BEGAN:%Y-%m-%d}): no such event can be real')
+    else concat('eventTime ', {shown}, ' is more than a day after this ingest ran ',
+      '({latest - schema.FUTURE_SLACK:%Y-%m-%dT%H:%M:%SZ}): no such event can be real')
   end as reason
 from (
   select *, s.eventID as event_id, coalesce(s.eventTime, s.`@timestamp`) as time_text,
@@ -405,11 +447,18 @@ def ingest(
     todo: list[tuple[Any, ...]] = []
     for cand in _discover(names, filters, s3):
         summary.files_seen += 1
-        if (cand.path, cand.size, cand.mtime) in known:
+        if (cand.shown, cand.size, cand.mtime) in known:
             summary.files_already += 1
             continue
-        todo.append((next_id, cand.path, cand.size, cand.mtime, cand.etag, cand.skip))
+        todo.append(
+            (
+                next_id,
+                *(cand.path, cand.shown, cand.size, cand.mtime, cand.etag),
+                *(cand.skip, cand.error, cand.folder),
+            )
+        )
         next_id += 1
+    latest = dt.datetime.now(dt.UTC) + schema.FUTURE_SLACK  # no event is later than this
     candidates = spark.createDataFrame(todo, CANDIDATE_SCHEMA)
     tasks = max(1, -(-len(todo) // FILES_PER_TASK))
     read = (
@@ -418,7 +467,7 @@ def ingest(
         .persist()
     )
     read.where("kind = 'line'").createOrReplaceTempView("trailscope_lines")
-    parsed = spark.sql(parse_sql("trailscope_lines")).persist()
+    parsed = spark.sql(parse_sql("trailscope_lines", latest)).persist()
     valid = parsed.where("reason is null")
     first = (
         valid.groupBy("event_id")
@@ -433,6 +482,9 @@ def ingest(
     fresh = valid.join(first, ["event_id", "file_id", "position"], "left_semi")
     stored.append_events(fresh, run_id)
     stored.append("event_sources", valid.select("event_id", "file_id", "position"), run_id)
+    conflicts = _conflicts(stored, valid, fresh).persist()
+    stored.append("duplicate_conflicts", conflicts, run_id)
+    summary.conflicts = conflicts.count()
     rejected = (
         read.where("kind = 'reject'")
         .select("file_id", "position", "reason", F.col("line").alias("raw"))
@@ -450,8 +502,9 @@ def ingest(
             )
         )
     )
+    rejected = rejected.persist()  # written, counted and sampled
     stored.append("rejected", rejected, run_id)
-    files = _manifest(spark, candidates, read, valid, first, rejected, run_id)
+    files = _manifest(spark, candidates, read, valid, first, rejected, run_id).persist()
     stored.append("files", files, run_id)
     _tally(summary, files)
     summary.rejected_sample = [
@@ -462,10 +515,51 @@ def ingest(
         .collect()
     ]
     stored.write_run(run_id, begun, dt.datetime.now(dt.UTC), names, filters)
-    read.unpersist()
-    parsed.unpersist()
+    for frame in (read, parsed, conflicts, rejected, files):
+        frame.unpersist()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _conflicts(stored: Store, valid: DataFrame, fresh: DataFrame) -> DataFrame:
+    """The rows of duplicate_conflicts: each copy (not the one stored) whose content differs
+    from the copy stored, this run's or an earlier run's, compared as the DuckDB ingest
+    compares them (formats.differences, on the executors), with the place of the stored copy:
+    the first of the event's sources."""
+    from pyspark.sql import functions as F
+
+    kept = fresh.select("event_id", F.col("record").alias("kept")).unionByName(
+        stored.table("event_store").select("event_id", F.col("record").alias("kept"))
+    )
+    places = (
+        valid.select("event_id", "file_id", "position")
+        .unionByName(stored.table("event_sources").select("event_id", "file_id", "position"))
+        .groupBy("event_id")
+        .agg(F.min(F.struct("file_id", "position")).alias("first"))
+    )
+    # a lambda: pyspark reads a function's type hints as asking for a pandas UDF
+    differences = F.udf(lambda text, kept: formats.differences(text, kept), "string")
+    return (
+        valid.join(
+            fresh.select("event_id", "file_id", "position"),
+            ["event_id", "file_id", "position"],
+            "left_anti",
+        )
+        .join(kept, "event_id")
+        .where("record <> kept")
+        .withColumn("fields", differences("record", "kept"))
+        .where("fields <> ''")
+        .join(places, "event_id")
+        .select(
+            "event_id",
+            "file_id",
+            "position",
+            F.col("first.file_id").alias("kept_file_id"),
+            F.col("first.position").alias("kept_position"),
+            "fields",
+            F.col("record").alias("raw"),
+        )
+    )
 
 
 def _discover(sources: Sequence[str], filters: Filters, s3: S3Access) -> Iterator[Candidate]:
@@ -516,7 +610,7 @@ def _manifest(
             select file_id, count(*) filter (where position is not null) as rejected
             from trailscope_j group by file_id),
         info as (select * from trailscope_r where kind = 'file')
-        select c.file_id, c.path, c.size, c.mtime, c.etag, i.sha256,
+        select c.file_id, c.shown as path, c.size, c.mtime, c.etag, i.sha256,
                coalesce(i.format, 'unknown') as format,
                case when i.skip is not null then 'skipped'
                     when i.error is not null then 'rejected'
@@ -527,10 +621,14 @@ def _manifest(
                cast(coalesce(n.records, 0) - coalesce(s.stored, 0) as int) as duplicates,
                cast(case when i.error is not null then 0 else coalesce(j.rejected, 0) end
                     as int) as rejected,
-               case when i.skip is not null then i.skip
-                    when coalesce(n.logstash, 0) > 0 then concat(n.logstash,
-                         ' records had no eventTime: event_time taken from Logstash @timestamp')
-                    else i.note end as note,
+               nullif(concat_ws('; ',
+                 case when i.skip is not null then i.skip
+                      when coalesce(n.logstash, 0) > 0 then concat(n.logstash,
+                           ' records had no eventTime: event_time taken from Logstash @timestamp')
+                      else i.note end,
+                 case when c.shown <> c.path then
+                   'the file name is not UTF-8: its stray bytes are shown as \\\\xNN' end),
+               '') as note,
                {run_id} as run_id
         from trailscope_c c
         left join info i using (file_id)
@@ -577,6 +675,7 @@ class Store:
 
     def __init__(self, spark: SparkSession, out: str) -> None:
         self.spark, self.out = spark, out.rstrip("/")
+        self._committed: list[int] | None = None  # read once: only write_run changes it
 
     def _path(self, table: str) -> str:
         return f"{self.out}/{table}"
@@ -606,8 +705,10 @@ class Store:
         )
 
     def committed(self) -> list[int]:
-        runs = self._raw("ingest_runs").where("finished_at is not null").select("run_id")
-        return sorted(r[0] for r in runs.collect())
+        if self._committed is None:
+            runs = self._raw("ingest_runs").where("finished_at is not null").select("run_id")
+            self._committed = sorted(r[0] for r in runs.collect())
+        return self._committed
 
     def table(self, name: str) -> DataFrame:
         """A table's committed rows, with its own columns only."""
@@ -651,6 +752,8 @@ class Store:
                 F.date_format("event_time", "yyyy-MM-dd").alias("day"),
                 F.lit(run_id).alias("run_id"),
             )
+            # one task a partition: a file in each folder, not one per task that read into it
+            .repartition(*PARTITIONS)
             .write.mode("append")
             .partitionBy(*PARTITIONS, "run_id")
             .parquet(self._path("event_store"))
@@ -661,6 +764,8 @@ class Store:
 
         if "run_id" not in rows.columns:
             rows = rows.withColumn("run_id", F.lit(run_id))
+        if table in ("files", "duplicate_conflicts"):  # a row a file, or fewer: one file a run
+            rows = rows.coalesce(1)
         rows.write.mode("append").partitionBy("run_id").parquet(self._path(table))
 
     def write_run(
@@ -672,12 +777,13 @@ class Store:
         filters: Filters,
     ) -> None:
         """The run's row: without finished_at when it starts, with it as its commit."""
-        text = json.dumps({"sources": list(sources), **filters.as_dict()})
+        text = json.dumps({"sources": [shown_path(s) for s in sources], **filters.as_dict()})
         row = self.spark.createDataFrame(
             [(run_id, started, finished, text, __version__)],
             self._schema("ingest_runs"),
         )
         row.write.mode("overwrite").partitionBy("run_id").parquet(self._path("ingest_runs"))
+        self._committed = None
 
 
 def register(spark: SparkSession, out: str | Path) -> None:

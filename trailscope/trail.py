@@ -9,7 +9,8 @@ pivots, report) that take that object. None of them imports Trail.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,34 +36,72 @@ MEMORY_LIMIT = "1GB"
 class Trail:
     """A DuckDB database of CloudTrail events, and the queries and reports that read it.
 
-    `Trail("trail.duckdb")` opens (or creates) a database for ingesting;
-    `Trail("trail.duckdb", read_only=True)` opens one for analysis, as the CLI's analysis
-    commands do. `trail.con` is the raw DuckDB connection for anything the API lacks; the file
-    is attached to it as `trail`, with row groups of `schema.ROW_GROUP_SIZE` rows.
-    `trail.analysis` runs the query modules on it. Times (since, until, at) are a day or an
-    ISO time, UTC unless they say otherwise (see trailscope.period).
+    `Trail("trail.duckdb")` opens (or creates) a database read-only: DuckDB lets any number of
+    readers share a file but a writer locks everyone else out, so a notebook left open must not
+    hold the write lock. `ingest` and `verify` take it only while they run (they fail, saying
+    so, while another process has the file open) and give it back. `read_only=True` never
+    writes (ingest and verify refuse), as the CLI's analysis commands open it;
+    `read_only=False` holds the write lock from open to close, for writing through `trail.con`
+    (and an in-memory database is always writable). `trail.con` is the raw DuckDB connection
+    for anything the API lacks; the file is attached to it as `trail`, with row groups of
+    `schema.ROW_GROUP_SIZE` rows. `trail.analysis` runs the query modules on it. Times (since,
+    until, at) are a day or an ISO time, UTC unless they say otherwise (see trailscope.period).
     """
 
-    def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path = ":memory:", *, read_only: bool | None = None) -> None:
         self.path = str(path)
-        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+        memory = self.path == ":memory:"
+        exists = memory or Path(self.path).exists()
+        if read_only and not exists:
             raise DatabaseError(f"no database at {self.path}: run `trailscope ingest` first")
+        self.read_only = read_only
         self.con = duckdb.connect()
-        options = f"ROW_GROUP_SIZE {schema.ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+        self.con.sql("SET TimeZone='UTC'")
+        self.con.sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self._attached: bool | None = None  # None: not attached; else whether writable
+        # an in-memory database has no lock to hold, and a new file gets its tables first
+        self._attach(writable=memory or read_only is False or not exists)
+        if self._attached:
+            self.con.sql(schema.ddl())
+            if read_only is None and not memory:
+                self._attach(writable=False)
+        elif not self._has_table("events"):
+            self.close()
+            raise DatabaseError(f"{self.path} is not a trailscope database (no events table)")
+        self.analysis = Analysis(self.con, database=self.path)
+
+    def _attach(self, *, writable: bool) -> None:
+        """(Re-)attach the file as `trail`, read-only or writable; the temporary tables the
+        analysis keeps live in the connection's own catalog and stay."""
+        if self._attached is not None:
+            self.con.sql("USE memory")
+            self.con.sql("DETACH trail")
+            self._attached = None
+        options = f"ROW_GROUP_SIZE {schema.ROW_GROUP_SIZE}" + ("" if writable else ", READ_ONLY")
         try:
             self.con.sql(f"ATTACH {sql_literal(self.path)} AS trail ({options})")
         except duckdb.Error as e:
-            self.con.close()
-            raise DatabaseError(f"cannot open {self.path}: {e}") from e
+            how = "for writing" if writable else "read-only"
+            raise DatabaseError(f"cannot open {self.path} {how}: {e}") from e
         self.con.sql("USE trail")
-        self.con.sql("SET TimeZone='UTC'")
-        self.con.sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        self.read_only = read_only
-        if not read_only:
-            self.con.sql(schema.ddl())
-        elif not self._has_table("events"):
-            raise DatabaseError(f"{self.path} is not a trailscope database (no events table)")
-        self.analysis = Analysis(self.con, database=self.path)
+        self._attached = writable
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """The write lock for one ingest or verify, when the database was opened without it."""
+        if self.read_only:
+            raise DatabaseError(
+                f"{self.path} is open read-only; open it without read_only=True to {what}"
+            )
+        if self._attached:
+            yield
+            return
+        try:
+            self._attach(writable=True)
+            self.con.sql(schema.ddl())  # an older database gets the tables added since
+            yield
+        finally:
+            self._attach(writable=False)
 
     def _has_table(self, name: str) -> bool:
         rows = self.con.sql(
@@ -73,6 +112,7 @@ class Trail:
 
     def close(self) -> None:
         self.con.close()
+        self._attached = None
 
     def __enter__(self) -> Trail:  # noqa: PYI034 - Self needs Python 3.11
         return self
@@ -93,31 +133,32 @@ class Trail:
         profile: str | None = None,
         endpoint_url: str | None = None,
         s3_region: str | None = None,
+        max_file_size: int | None = None,
     ) -> IngestSummary:
         """Read CloudTrail files, folders, export trees or s3:// URLs into the database, adding
         only files the manifest does not hold. `account`, `region`, `since` and `until` prune
         the S3 key layout before files are opened. For s3:// sources the standard AWS chain
         finds credentials, or `profile`; `endpoint_url` points at an S3-compatible store and
-        `s3_region` names the bucket's region. See trailscope.ingest for the details."""
-        from trailscope.ingest import COMMIT_ROWS, Filters, S3Options, ingest
+        `s3_region` names the bucket's region. A file larger than `max_file_size` bytes once
+        inflated (default schema.MAX_FILE_SIZE, 1 GiB) is rejected. See trailscope.ingest for
+        the details, and for what a run that stops (Ctrl-C, a full disk) raises."""
+        from trailscope.ingest import COMMIT_ROWS, MAX_FILE_SIZE, Filters, S3Options, ingest
 
-        if self.read_only:
-            raise DatabaseError(
-                f"{self.path} is open read-only; open it with read_only=False to ingest"
-            )
         period = Period.of(since, until)
         filters = Filters.make(
             account=account, region=region, since=period.since, until=period.until
         )
         try:
-            return ingest(
-                self.con,
-                [str(s) for s in sources],
-                filters,
-                progress=progress,
-                commit_rows=commit_rows or COMMIT_ROWS,
-                s3=S3Options(profile, endpoint_url, s3_region),
-            )
+            with self._writing("ingest"):
+                return ingest(
+                    self.con,
+                    [str(s) for s in sources],
+                    filters,
+                    progress=progress,
+                    commit_rows=commit_rows or COMMIT_ROWS,
+                    s3=S3Options(profile, endpoint_url, s3_region),
+                    max_file_size=max_file_size or MAX_FILE_SIZE,
+                )
         finally:
             self.analysis.forget()  # what the query modules computed rests on old events
 
@@ -142,17 +183,17 @@ class Trail:
         from trailscope.ingest import Filters, S3Options
         from trailscope.integrity import verify
 
-        if self.read_only:
-            raise DatabaseError(
-                f"{self.path} is open read-only; open it with read_only=False to verify"
-            )
-        return verify(
-            self.con,
-            [str(s) for s in sources],
-            public_keys=public_keys,
-            filters=Filters.make(account=account, region=region, since=since, until=until),
-            s3=S3Options(profile, endpoint_url, s3_region),
-        )
+        try:
+            with self._writing("verify"):
+                return verify(
+                    self.con,
+                    [str(s) for s in sources],
+                    public_keys=public_keys,
+                    filters=Filters.make(account=account, region=region, since=since, until=until),
+                    s3=S3Options(profile, endpoint_url, s3_region),
+                )
+        finally:
+            self.analysis.forget()
 
     # analysis -------------------------------------------------------------------------------
     def queries(self) -> dict[str, Query]:
@@ -176,26 +217,24 @@ class Trail:
             f"select * from events where {where} order by event_time, event_id", **params
         )
 
-    def report(
+    def report_data(
         self,
-        fmt: str = "html",
         *,
         month: str | None = None,
         since: Moment = None,
         until: Moment = None,
         accounts: Sequence[str] = (),
-        template_dirs: Sequence[str | Path] = (),
         generated_at: dt.datetime | None = None,
         allow_list: str | Path | None = None,
         principal: str | None = None,
         session: str | None = None,
-    ) -> str:
-        """The root activity report as HTML, Markdown or JSON: for a calendar `month`
-        (YYYY-MM), or `since`/`until`, or everything the database holds; an incident report
-        narrows it to `accounts`, a `principal` (part of the caller's ARN) or one root
-        `session` (the AssumeRoot eventID or the issued key). `allow_list` marks approved
-        findings as accepted (see trailscope.findings)."""
-        from trailscope import render, report
+    ) -> dict[str, Any]:
+        """What the report says, as JSON-ready data (see trailscope.report.build): for a
+        calendar `month` (YYYY-MM), or `since`/`until`, or everything the database holds; an
+        incident report narrows it to `accounts`, a `principal` (part of the caller's ARN) or
+        one root `session` (the AssumeRoot eventID or the issued key). `allow_list` marks
+        approved findings as accepted (see trailscope.findings)."""
+        from trailscope import report
 
         scope = report.Scope.of(
             month=month,
@@ -204,10 +243,36 @@ class Trail:
             principal=principal,
             session=session,
         )
-        context = report.build(
-            self.analysis, scope, generated_at=generated_at, allow_list=allow_list
-        )
-        return render.render(context, fmt, template_dirs=template_dirs)
+        return report.build(self.analysis, scope, generated_at=generated_at, allow_list=allow_list)
+
+    def report(
+        self,
+        fmt: str = "html",
+        *,
+        template_dirs: Sequence[str | Path] = (),
+        **scope: Any,
+    ) -> str:
+        """The root activity report as HTML, Markdown or JSON text: `scope` is what
+        report_data takes (month, since, until, accounts, principal, session, allow_list,
+        generated_at)."""
+        from trailscope import render
+
+        return render.render(self.report_data(**scope), fmt, template_dirs=template_dirs)
+
+    def coverage(
+        self, *, since: Moment = None, until: Moment = None, accounts: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """What the logs hold of a period and what they lack: days and hours without events per
+        account and region, member accounts without logs, warnings (see trailscope.coverage)."""
+        from trailscope import coverage
+
+        return coverage.coverage(self.analysis, Period.of(since, until), accounts)
+
+    def evidence(self, found: pl.DataFrame) -> pl.DataFrame:
+        """One row per event the findings `found` rest on (see trailscope.report.evidence)."""
+        from trailscope import report
+
+        return report.evidence(self.analysis, found)
 
     def state_at(self, at: Moment) -> dict[str, pl.DataFrame]:
         """The organization's state at `at`, one DataFrame per kind of state (see

@@ -383,3 +383,74 @@ def test_the_incident_report_prints_to_pdf(sample_db: Path, tmp_path: Path) -> N
     boxes = set(re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data))
     assert boxes and all(float(b.split()[2]) > float(b.split()[3]) for b in boxes)  # landscape
     assert len(re.findall(rb"/Type\s*/Page\b", data)) > 3
+
+
+@pytest.fixture(scope="module")
+def gappy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One account's logs with gaps whose days and hours are counted by hand: us-east-1 has
+    events every hour of 10-01 but 05h and 06h, none on 10-02 (a day folder left empty) and only
+    10h on 10-03; eu-west-1 only 12h on 10-01. Records shaped like the sample's (a read-only IAM
+    call), one an hour."""
+    tmp = tmp_path_factory.mktemp("gappy")
+    base = sample_records()[0]
+    account = "111111111111"
+    hours = {
+        ("us-east-1", "2026-10-01"): [h for h in range(24) if h not in (5, 6)],
+        ("us-east-1", "2026-10-03"): [10],
+        ("eu-west-1", "2026-10-01"): [12],
+    }
+    root = tmp / "logs"
+    for (region, day), wanted in hours.items():
+        records = [
+            dict(
+                base,
+                eventID=f"66666666-0000-0000-{region[:2]}{day[-2:]}-{h:012d}",
+                eventTime=f"{day}T{h:02d}:30:00Z",
+                awsRegion=region,
+                recipientAccountId=account,
+            )
+            for h in wanted
+        ]
+        write_delivery(root, account, region, day, "g", records)
+    (root / "AWSLogs" / "o-a1b2c3d4e5" / account / "CloudTrail" / "us-east-1" / "2026/10/02").mkdir(
+        parents=True
+    )
+    db = tmp / "gappy.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(root)
+    return db
+
+
+def test_coverage_counts_the_days_and_hours_without_events(gappy_db: Path) -> None:
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(since="2026-10-01", until="2026-10-03")
+    assert covered["days"] == 3 and covered["days_without_logs_text"] == "2026-10-02"
+    pairs = {p["aws_region"]: p for p in covered["pairs"]}
+    east, west = pairs["us-east-1"], pairs["eu-west-1"]
+    assert (east["missing_text"], east["missing_days"]) == ("2026-10-02", 1)
+    assert east["quiet_text"] == "2026-10-01 05-07h; 2026-10-03 00-10h, 11-24h"
+    assert east["quiet_hours"] == 2 + 23
+    assert (west["missing_text"], west["quiet_hours"]) == ("2026-10-02 to 2026-10-03", 23)
+    assert not covered["complete"]
+
+
+def test_a_region_silent_for_the_whole_period_is_a_gap(gappy_db: Path) -> None:
+    """eu-west-1 delivered on 10-01 and nothing after: a report of 10-03, when us-east-1 has
+    events, must not call its coverage complete because the region left no event to count."""
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(since="2026-10-03", until="2026-10-03")
+    west = next(p for p in covered["pairs"] if p["aws_region"] == "eu-west-1")
+    assert (west["events"], west["missing_text"], west["quiet_hours"]) == (0, "2026-10-03", 0)
+    assert not covered["complete"]
+    assert "1 of the 2 account/region pairs" in " ".join(covered["warnings"])
+
+
+def test_a_period_ending_at_midnight_does_not_lack_the_next_day(gappy_db: Path) -> None:
+    """--until 2026-10-02T00:00:00Z ends as 10-01 does: 10-02 is not a day of it to lack."""
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(
+            since="2026-10-01T00:00:00Z", until="2026-10-02T00:00:00Z", accounts=["111111111111"]
+        )
+    assert covered["days"] == 1 and covered["days_without_logs"] == []
+    east = next(p for p in covered["pairs"] if p["aws_region"] == "us-east-1")
+    assert east["quiet_text"] == "2026-10-01 05-07h"

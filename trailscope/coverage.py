@@ -4,8 +4,9 @@ A period with no logs gives no findings, and that is not a clean bill. For a per
 accounts this says, from the query modules coverage_hours and coverage_accounts: per account
 and region the database holds logs of (a region that delivered nothing the whole period too),
 the days of the period with no event held and, on the other days, the hours without one; the
-accounts of the organization (as its state rebuilt from the logs knows them) with no logs in the period at all; how many records ingest could not read. Any of
-these makes the coverage incomplete, and `warnings` says so in a sentence each.
+accounts of the organization (as its state rebuilt from the logs knows them) with no logs in
+the period at all; how many records ingest could not read. Any of these makes the coverage
+incomplete, and `warnings` says so in a sentence each.
 
 An hour or a day without events is one where nothing was delivered: CloudTrail writes a file
 every few minutes per account and region while there is activity, so nothing happened then or

@@ -163,3 +163,22 @@ def test_fail_on_and_what_an_incomplete_or_empty_run_exits_with(sample_db: Path)
         sample_db, "findings", *WINDOW, "--fail-on", "high", "--allow-list", str(approved)
     )
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_a_column_named_twice_or_a_file_of_a_format_not_written_is_refused(
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = invoke(sample_db, "summary", "--columns", "identity,identity")
+    assert r.exit_code == 1 and "identity named twice" in r.output
+    assert "unexpected" not in r.output
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["report", "-o", "october.pdf"],  # an HTML file named .pdf: print it from a browser
+        ["findings", "-o", "f.xlsx"],  # a terminal table named as a spreadsheet
+        ["findings", "-o", "f.yaml"],
+        ["timeline", "--ip", "192.0.2.1", "-o", "t.tsv"],
+    ):
+        r = invoke(sample_db, *args)
+        assert r.exit_code == 2 and "does not write" in r.output, (args, r.output)
+        assert not Path(args[-1]).exists()
+    assert "print it to PDF" in invoke(sample_db, "report", "-o", "r.pdf").output

@@ -454,3 +454,42 @@ def test_a_period_ending_at_midnight_does_not_lack_the_next_day(gappy_db: Path) 
     assert covered["days"] == 1 and covered["days_without_logs"] == []
     east = next(p for p in covered["pairs"] if p["aws_region"] == "us-east-1")
     assert east["quiet_text"] == "2026-10-01 05-07h"
+
+
+def test_a_text_of_any_length_is_shown_cut(tmp_path: Path) -> None:
+    """A forged file's 200,000-character user agent and error message: the report shows the
+    first TEXT_LIMIT characters and says how many more there are (a browser took minutes to lay
+    the whole out, and did not print it); the database and `findings --evidence` keep all."""
+    base = sample_records()[0]
+    long = "A" * 200_000
+    record = dict(
+        base,
+        eventID="99999999-0000-0000-0000-000000000001",
+        eventTime="2026-10-01T11:00:00Z",
+        eventSource="s3.amazonaws.com",
+        eventName="PutBucketAcl",
+        userAgent=long,
+        errorCode="AccessDenied",
+        errorMessage=long,
+        requestParameters={"bucketName": "b"},
+        userIdentity={
+            "type": "Root",
+            "principalId": "111111111111",
+            "arn": "arn:aws:iam::111111111111:root",
+            "accountId": "111111111111",
+            "accessKeyId": "AKIAHOSTILEEXAMPLE01",
+        },
+        recipientAccountId="111111111111",
+    )
+    write_delivery(tmp_path / "logs", "111111111111", "us-east-1", "2026-10-01", "l", [record])
+    db = tmp_path / "long.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(tmp_path / "logs")
+    with Trail(db, read_only=True) as trail:
+        context = trail.report_data()
+        exact = trail.evidence(trail.findings())
+    (shown,) = [e for f in context["findings"] for e in f["evidence"]]
+    cut = f"{'A' * report.TEXT_LIMIT}… [{200_000 - report.TEXT_LIMIT:,} more characters not shown]"
+    assert shown["user_agent"] == shown["error_message"] == cut
+    assert len(render.render(context, "html")) < 100_000
+    assert exact["user_agent"].to_list() == [long]

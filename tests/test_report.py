@@ -493,3 +493,43 @@ def test_a_text_of_any_length_is_shown_cut(tmp_path: Path) -> None:
     assert shown["user_agent"] == shown["error_message"] == cut
     assert len(render.render(context, "html")) < 100_000
     assert exact["user_agent"].to_list() == [long]
+
+
+def test_long_term_root_use_is_listed_up_to_a_limit_and_counted_whole(tmp_path: Path) -> None:
+    """A root access key's 1,200 GetObject calls (shaped like the sample's root-key calls):
+    the report lists the first LONG_TERM_LIMIT and counts all; 10,000 such rows made the HTML
+    crash Chromium printing it to PDF."""
+    base = sample_records()[0]
+    identity = {
+        "type": "Root",
+        "principalId": "222222222222",
+        "arn": "arn:aws:iam::222222222222:root",
+        "accountId": "222222222222",
+        "accessKeyId": "AKIAHOSTILEEXAMPLE02",
+    }
+    records = [
+        dict(
+            base,
+            eventID=f"88888888-0000-0000-0000-{j:012d}",
+            eventTime=f"2026-10-05T{j // 3600:02d}:{j // 60 % 60:02d}:{j % 60:02d}Z",
+            eventSource="s3.amazonaws.com",
+            eventName="GetObject",
+            errorCode=None,
+            requestParameters={"bucketName": "b", "key": f"k{j}"},
+            userIdentity=identity,
+            recipientAccountId="222222222222",
+        )
+        for j in range(report.LONG_TERM_LIMIT + 200)
+    ]
+    write_delivery(tmp_path / "logs", "222222222222", "us-east-1", "2026-10-05", "k", records)
+    db = tmp_path / "keys.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(tmp_path / "logs")
+    with Trail(db, read_only=True) as trail:
+        context = trail.report_data()
+    assert len(context["long_term_root"]) == report.LONG_TERM_LIMIT
+    assert context["long_term_root_count"] == len(records)
+    for fmt in ("html", "md"):
+        text = render.render(context, fmt)
+        assert f"{len(records)} events of root use" in text
+        assert f"The first {report.LONG_TERM_LIMIT} shown" in text

@@ -32,6 +32,7 @@ UTC = dt.UTC
 SEVERITIES = findings.SEVERITIES
 EVIDENCE_LIMIT = 50  # evidence and context events shown per finding; all are in its ID lists
 INCIDENT_LIMIT = 1000  # events an incident report lists one by one
+LONG_TERM_LIMIT = 1000  # events of root use with long-term credentials listed; all are counted
 FILES_LIMIT = 500  # source files listed; `trailscope query source_files` gives every one
 # characters of one text shown: log text can be any length (a forged file's 200,000-character
 # user agent took a browser minutes to lay out, and longer to print); the database keeps all
@@ -213,6 +214,9 @@ def build(
     context["integrity"] = integrity.section(analysis, period.since, period.until, accounts)
     context["checks"] = _checks(analysis, context["integrity"])
     context["allow_list"] = _allow_list(allow_list)
+    # listed up to a limit (10,000 rows did not print); the incident and timeline had all
+    context["long_term_root_count"] = len(context["long_term_root"])
+    context["long_term_root"] = context["long_term_root"][:LONG_TERM_LIMIT]
     matched = context["sessions"] or context["findings"] or context["long_term_root"]
     warnings = list(covered["warnings"])
     if focused and not matched and not covered["empty"]:

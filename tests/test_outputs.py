@@ -182,3 +182,14 @@ def test_a_column_named_twice_or_a_file_of_a_format_not_written_is_refused(
         assert r.exit_code == 2 and "does not write" in r.output, (args, r.output)
         assert not Path(args[-1]).exists()
     assert "print it to PDF" in invoke(sample_db, "report", "-o", "r.pdf").output
+
+
+def test_a_period_given_twice_or_backwards_is_refused(sample_db: Path) -> None:
+    """A typo in the period is no report of a period without logs, nor a month silently
+    taken over another bound."""
+    r = invoke(sample_db, "report", "--month", "2026-10", "--since", "2026-10-07")
+    assert r.exit_code == 1 and "--month 2026-10 and --since/--until" in r.output
+    for command in (["report"], ["findings"], ["timeline", "--account", "400000000014"]):
+        r = invoke(sample_db, *command, "--since", "2026-10-09", "--until", "2026-10-05")
+        assert r.exit_code == 1, (command, r.output)
+        assert "--since 2026-10-09T00:00:00Z is after --until 2026-10-05T23:59:59Z" in r.output

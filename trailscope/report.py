@@ -73,6 +73,10 @@ class Scope:
             "principal": principal,
             "session": session,
         }
+        if month and period.bounded():
+            raise TrailscopeError(
+                f"--month {month} and --since/--until both say the period: give one of them"
+            )
         if month:
             return cls.month(month, **kw)
         focused = principal or session or accounts or period.bounded()

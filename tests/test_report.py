@@ -75,6 +75,20 @@ HOSTILE = [
 ]
 
 
+def _root_key_call(account: str, **fields: Any) -> dict[str, Any]:
+    """A call made with a root access key of `account`, shaped like the sample's PutBucketAcl,
+    with `fields` in place of the record's own."""
+    identity = {
+        "type": "Root",
+        "principalId": account,
+        "arn": f"arn:aws:iam::{account}:root",
+        "accountId": account,
+        "accessKeyId": f"AKIAHOSTILEEXAMPLE{account[:2]}",
+    }
+    record = dict(sample_records()[0], eventSource="s3.amazonaws.com", eventName="PutBucketAcl")
+    return dict(record, userIdentity=identity, recipientAccountId=account, **fields)
+
+
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Organization events whose service principal, caller and user agent carry hostile text,
@@ -104,24 +118,14 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the same text where the evidence section shows it: a root access key's call, its
         # bucket, user agent and error message (shaped like the sample's PutBucketAcl)
         records.append(
-            dict(
-                base,
+            _root_key_call(
+                "111111111111",
                 eventID=f"55555555-0000-0000-0001-{i:012d}",
                 eventTime=f"2026-10-0{i + 1}T11:00:00Z",
-                eventSource="s3.amazonaws.com",
-                eventName="PutBucketAcl",
                 userAgent=text,
                 errorCode="AccessDenied",
                 errorMessage=text,
                 requestParameters={"bucketName": text},
-                userIdentity={
-                    "type": "Root",
-                    "principalId": "111111111111",
-                    "arn": "arn:aws:iam::111111111111:root",
-                    "accountId": "111111111111",
-                    "accessKeyId": "AKIAHOSTILEEXAMPLE01",
-                },
-                recipientAccountId="111111111111",
             )
         )
     root = tmp / "logs"
@@ -460,26 +464,15 @@ def test_a_text_of_any_length_is_shown_cut(tmp_path: Path) -> None:
     """A forged file's 200,000-character user agent and error message: the report shows the
     first TEXT_LIMIT characters and says how many more there are (a browser took minutes to lay
     the whole out, and did not print it); the database and `findings --evidence` keep all."""
-    base = sample_records()[0]
     long = "A" * 200_000
-    record = dict(
-        base,
+    record = _root_key_call(
+        "111111111111",
         eventID="99999999-0000-0000-0000-000000000001",
         eventTime="2026-10-01T11:00:00Z",
-        eventSource="s3.amazonaws.com",
-        eventName="PutBucketAcl",
         userAgent=long,
         errorCode="AccessDenied",
         errorMessage=long,
         requestParameters={"bucketName": "b"},
-        userIdentity={
-            "type": "Root",
-            "principalId": "111111111111",
-            "arn": "arn:aws:iam::111111111111:root",
-            "accountId": "111111111111",
-            "accessKeyId": "AKIAHOSTILEEXAMPLE01",
-        },
-        recipientAccountId="111111111111",
     )
     write_delivery(tmp_path / "logs", "111111111111", "us-east-1", "2026-10-01", "l", [record])
     db = tmp_path / "long.duckdb"
@@ -499,25 +492,14 @@ def test_long_term_root_use_is_listed_up_to_a_limit_and_counted_whole(tmp_path: 
     """A root access key's 1,200 GetObject calls (shaped like the sample's root-key calls):
     the report lists the first LONG_TERM_LIMIT and counts all; 10,000 such rows made the HTML
     crash Chromium printing it to PDF."""
-    base = sample_records()[0]
-    identity = {
-        "type": "Root",
-        "principalId": "222222222222",
-        "arn": "arn:aws:iam::222222222222:root",
-        "accountId": "222222222222",
-        "accessKeyId": "AKIAHOSTILEEXAMPLE02",
-    }
     records = [
-        dict(
-            base,
+        _root_key_call(
+            "222222222222",
             eventID=f"88888888-0000-0000-0000-{j:012d}",
             eventTime=f"2026-10-05T{j // 3600:02d}:{j // 60 % 60:02d}:{j % 60:02d}Z",
-            eventSource="s3.amazonaws.com",
             eventName="GetObject",
             errorCode=None,
             requestParameters={"bucketName": "b", "key": f"k{j}"},
-            userIdentity=identity,
-            recipientAccountId="222222222222",
         )
         for j in range(report.LONG_TERM_LIMIT + 200)
     ]

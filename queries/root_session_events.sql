@@ -12,8 +12,9 @@
 -- the event (task_event_actions); scope compares it with the actions the task policy allowed
 -- at event_time (task_policy_actions): out of scope: not the target account (the key, which
 -- acts only as the root user of the account AssumeRoot named, logged in another account),
--- in scope, out of scope, out of scope: not the root user (an IAM action on a named IAM user), denied in practice (listed by the policy, but only on
--- the root user, which the action's resource never is: iam:DeleteVirtualMFADevice), unknown
+-- in scope, out of scope, out of scope: not the root user (an IAM action on a named IAM
+-- user), denied in practice (listed by the policy, but only on the root user, which the
+-- action's resource never is: iam:DeleteVirtualMFADevice), unknown
 -- action (an event with no known action: never allowed), no permission needed
 -- (sts:GetCallerIdentity), session bookkeeping (ConsoleLogin), policy unknown (a task policy
 -- not among the five, or an orphan session). denied is an access-denied error; after_expiry

@@ -8,8 +8,8 @@
 -- request completed, on the serving host's clock (CloudTrail record contents), so a call
 -- authenticated just before expiry can be logged a second or two after it, and such a call is
 -- no finding. expired_key_used: a session whose key was used after it expired, every such call
--- refused (ExpiredToken at any time, or another error past the clock tolerance; medium). The
--- evidence: the AssumeRoot call (orphan sessions have none), then the events concerned, in
+-- refused (ExpiredToken at any time, or another error past the clock tolerance; medium). Its
+-- evidence is the AssumeRoot call (orphan sessions have none), then the events concerned, in
 -- time order.
 -- inputs: assume_root_calls, assume_root_sessions, root_session_events
 -- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,

@@ -193,3 +193,43 @@ def test_a_period_given_twice_or_backwards_is_refused(sample_db: Path) -> None:
         r = invoke(sample_db, *command, "--since", "2026-10-09", "--until", "2026-10-05")
         assert r.exit_code == 1, (command, r.output)
         assert "--since 2026-10-09T00:00:00Z is after --until 2026-10-05T23:59:59Z" in r.output
+
+
+# what polars cannot hold: each as DuckDB writes it, nested or not
+ODD_TYPES = (
+    "select max(event_time) - min(event_time) as span, interval 3 month as months, "
+    "'101'::bit as bits, 340282366920938463463374607431768211455::uhugeint as big, "
+    "'12:00:00+02'::timetz as noon, union_value(n := 7) as one_of, "
+    "{'BLOB': 'ab\\xff'::blob, 'gap': [interval 90 minute]} as nested, "
+    "map {'k': interval 1 day} as by_key from events"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "line", "csv", "json", "parquet"])
+def test_sql_writes_intervals_and_other_types_polars_lacks(
+    sample_db: Path, tmp_path: Path, fmt: str
+) -> None:
+    """`max(event_time) - min(event_time)` stopped every format with polars' one-line error
+    (a list of intervals with a panic); a UHUGEINT above 2**127 came out as -1, BIT as bytes,
+    TIME WITH TIME ZONE without its offset, and a BLOB in a struct panicked writing JSON."""
+    out = tmp_path / f"odd.{fmt}"
+    result = invoke(sample_db, "sql", ODD_TYPES, "--format", fmt, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    if fmt == "parquet":
+        import polars as pl
+
+        row = pl.read_parquet(out).row(0, named=True)
+        assert (row["span"], row["big"], row["noon"]) == (
+            "4 days 19:24:39",
+            "340282366920938463463374607431768211455",
+            "12:00:00+02",
+        )
+        return
+    text = out.read_text(encoding="utf-8")
+    for shown in ("4 days 19:24:39", "3 months", "101", "12:00:00+02", "01:30:00", "1 day"):
+        assert shown in text
+    assert "340282366920938463463374607431768211455" in text
+    if fmt == "json":
+        (row,) = json.loads(text)
+        assert row["nested"] == {"BLOB": "ab\\xFF", "gap": ["01:30:00"]}
+        assert (row["one_of"], row["by_key"]) == ("7", {"k": "1 day"})

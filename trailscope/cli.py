@@ -576,12 +576,14 @@ def summary(
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """NAME=VALUE pairs; an empty VALUE is no value, NULL, as a parameter left out is (an
+    empty text would match nothing, or, as a part to look for, everything)."""
     params = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
-        params[name] = value
+        params[name] = value or None
     return params
 
 
@@ -594,7 +596,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     "pairs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A parameter the module declares (repeatable).",
+    help="A parameter the module declares (repeatable); NAME= with nothing after it is no "
+    "value (NULL), as an optional parameter left out is.",
 )
 @FORMAT_OPTION
 @OUTPUT_OPTION

@@ -27,6 +27,7 @@ activity as (
         count(*) as events,
         count(*) filter (where outcome = 'failed') as failed_events,
         count(*) filter (where scope in ('out of scope', 'out of scope: not the root user',
+                                         'out of scope: not the target account',
                                          'unknown action')
                             or (scope = 'denied in practice' and outcome = 'succeeded'))
             as out_of_scope_events,

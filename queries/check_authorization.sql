@@ -15,7 +15,8 @@
 -- succeeded while the logs show the task's feature or trusted access for IAM disabled (low):
 -- how AWS enforces these is not documented, so a call AWS granted is never called
 -- unauthorized on them alone. unverifiable_call: it succeeded and a condition is unknown (no
--- state covers it, e.g. a caller whose organization is not in the logs) or broken only by
+-- state covers it, e.g. a caller whose organization is not in the logs, or it changed within
+-- 5 s of the call, the clock tolerance, which the logs' times cannot order) or broken only by
 -- inference, "cannot be verified" (info), never an accusation. Calls failing for other
 -- reasons (Throttling, ValidationError, RegionDisabledException) are no authorization
 -- finding. Evidence is the call; context the events that set the state behind a reason.
@@ -51,23 +52,46 @@ intervals as (
        or (kind = 'delegated_admin' and subject = 'iam.amazonaws.com')
        or (kind = 'trusted_access' and subject = 'iam.amazonaws.com')
 ),
+/* Times are to the second, each on its serving host's clock: a change logged within the clock
+   tolerance of the call (trailscope/task_policies.json assume_root.event_time, the 5 s of
+   check_duration) may have come before or after it, and the state then is unknown. */
+limits as (
+    select 5 as clock_tolerance_seconds
+),
 /* the state at each call: an interval holds from start_time up to end_time, and to the end of
-   the logs inclusive when nothing ended it (org_state_intervals) */
-covering as (
+   the logs inclusive when nothing ended it (org_state_intervals); near: it began, or ended,
+   within the clock tolerance of the call */
+near as (
     select
         c.session_id,
         c.caller_account_id,
         c.target_account_id,
-        i.kind,
-        i.subject,
-        i.account_id,
-        i.active,
-        i.known,
-        i.evidence_event_ids
+        i.*,
+        coalesce(
+            (i.start_observed
+             and c.issued_at - i.start_time <= to_seconds(l.clock_tolerance_seconds))
+            or (i.end_observed and i.end_action is not null
+                and i.end_time - c.issued_at <= to_seconds(l.clock_tolerance_seconds)),
+            false) as near
     from calls c
     join intervals i
         on c.issued_at >= i.start_time
        and (c.issued_at < i.end_time or (c.issued_at = i.end_time and i.end_action is null))
+    cross join limits l
+),
+covering as (
+    select
+        session_id,
+        caller_account_id,
+        target_account_id,
+        kind,
+        subject,
+        account_id,
+        case when near then null else active end as active,
+        near,
+        known,
+        evidence_event_ids
+    from near
 ),
 facts as (
     select
@@ -78,6 +102,8 @@ facts as (
                                   and account_id = caller_account_id) as delegated,
         bool_and(known) filter (where kind = 'delegated_admin'
                                   and account_id = caller_account_id) as delegated_known,
+        bool_or(near) filter (where kind = 'delegated_admin'
+                                and account_id = caller_account_id) as delegated_unsettled,
         min(evidence_event_ids) filter (where kind = 'delegated_admin'
                                           and account_id = caller_account_id) as delegated_ev,
         bool_or(active) filter (where kind = 'root_feature'
@@ -130,6 +156,7 @@ conditions as (
         case
             when caller_account_id = management_account then true
             when not in_organization then null
+            when delegated_unsettled then null
             when delegated then true
             when delegated = false then false
             when management_account is not null then false
@@ -151,6 +178,10 @@ conditions as (
             when not in_organization
                 then concat('whether ', caller_account_id, ' may call AssumeRoot: the logs hold '
                             || 'no state of its organization')
+            when delegated_unsettled
+                then concat('whether ', caller_account_id, ' was IAM delegated administrator '
+                            || '(it changed within seconds of the call, which the logs'' '
+                            || 'times cannot order)')
             else concat('whether ', caller_account_id, ' was IAM delegated administrator')
         end as unknown,
         delegated_ev as context

@@ -8,8 +8,9 @@
 -- request completed, on the serving host's clock (CloudTrail record contents), so a call
 -- authenticated just before expiry can be logged a second or two after it, and such a call is
 -- no finding. expired_key_used: a session whose key was used after it expired, every such call
--- refused (ExpiredToken; medium). Evidence: the AssumeRoot call (orphan sessions have none),
--- then the events concerned, in time order.
+-- refused (ExpiredToken at any time, or another error past the clock tolerance; medium). Its
+-- evidence is the AssumeRoot call (orphan sessions have none), then the events concerned, in
+-- time order.
 -- inputs: assume_root_calls, assume_root_sessions, root_session_events
 -- outputs: rule, severity, account_id, principal, session_id, event_time, title, explanation,
 -- evidence_event_ids, context_event_ids
@@ -26,8 +27,9 @@ sessions as (
     select *
     from assume_root_sessions
 ),
-/* events of a session past its limit: refused after expiry or as expired, or succeeding past
-   the expiry or 900 s by more than the clock tolerance */
+/* events of a session past its limit: refused as expired, or refused or succeeding past the
+   expiry or 900 s by more than the clock tolerance (a call refused for another reason and
+   logged just past expiry was made before it) */
 late as (
     select
         e.session_id,
@@ -46,10 +48,8 @@ late as (
         on s.session_id = e.session_id
     cross join limits l
     where e.expired_token
-       or (e.outcome = 'failed' and e.after_expiry)
-       or (e.outcome = 'succeeded'
-           and (e.seconds_after_issue > l.max_session_seconds + l.clock_tolerance_seconds
-                or e.event_time > s.expires_at + to_seconds(l.clock_tolerance_seconds)))
+       or e.seconds_after_issue > l.max_session_seconds + l.clock_tolerance_seconds
+       or e.event_time > s.expires_at + to_seconds(l.clock_tolerance_seconds)
     group by e.session_id
 ),
 raw as (

@@ -7,7 +7,8 @@
 -- it), or a call the policy lists only on the root user, which its resource never is
 -- (iam:DeleteVirtualMFADevice in IAMDeleteRootUserCredentials v1), succeeded; refused, such a
 -- call is what the policy makes AWS do and no finding. Rule out_of_scope_attempt: calls
--- outside the policy were tried and failed (medium). Rule denied_in_scope: calls the policy
+-- outside the policy were tried and failed (medium). A call logged in an account other than
+-- the one AssumeRoot named counts as outside it. Rule denied_in_scope: calls the policy
 -- allows were denied (low: e.g. aimed at a resource other than the root user). Rule
 -- unknown_task_policy, AssumeRoot named a task policy that is none of the five (medium if it
 -- was granted, low if refused); its session's calls cannot be judged. GetCallerIdentity
@@ -29,9 +30,10 @@ session_events as (
         *,
         case
             when scope in ('out of scope', 'out of scope: not the root user', 'unknown action',
-                           'denied in practice')
+                           'out of scope: not the target account', 'denied in practice')
                  and outcome = 'succeeded' then 'out_of_scope_action'
-            when scope in ('out of scope', 'out of scope: not the root user', 'unknown action')
+            when scope in ('out of scope', 'out of scope: not the root user', 'unknown action',
+                           'out of scope: not the target account')
                 then 'out_of_scope_attempt'
             when scope = 'in scope' and denied then 'denied_in_scope'
             /* 'denied in practice' and refused: what the policy makes AWS do, no finding */
@@ -61,6 +63,7 @@ breaches as (
         min(event_time) as first_at,
         count(*) as events,
         bool_or(scope = 'denied in practice') as in_practice,
+        bool_or(scope = 'out of scope: not the target account') as elsewhere,
         string_agg(distinct coalesce(action, event_source || ' ' || event_name), ', '
                    order by coalesce(action, event_source || ' ' || event_name)) as actions,
         string_agg(concat(event_name, ' at ', strftime(event_time, '%Y-%m-%dT%H:%M:%SZ'), ' in ',
@@ -113,6 +116,12 @@ raw as (
                                       || 'action never is (iam:DeleteVirtualMFADevice acts on '
                                       || 'an MFA device). '
                                  else '' end
+                            || case when b.elsewhere
+                                    then 'The key acts only as the root user of the account '
+                                         || 'AssumeRoot named, yet a call with it is logged in '
+                                         || 'another account: the record is not what AWS '
+                                         || 'documents. '
+                                    else '' end
                             || 'The task policy should have denied this: find out what it '
                             || 'changed and undo it if unintended, check the record against '
                             || 'another copy of the logs, and ask the caller what the session '

@@ -1,7 +1,8 @@
 -- title: Every event a root session performed, linked to its AssumeRoot call, with its task scope
 -- description: One row per event made with root session credentials in a member account
 -- (userIdentity.type Root), across regions and trails. An event belongs to the AssumeRoot call
--- whose response issued its access key (session_kind assume_root), whatever its
+-- whose response issued its access key (session_kind assume_root; a key the logs show issued
+-- twice, to the issue in force at the event), whatever its
 -- sessionContext.assumedRoot says: member-account events may lack that flag. An event flagged
 -- assumedRoot whose key no AssumeRoot call in the logs issued belongs to an orphan session
 -- (session_id is then its access key; an event without a key belongs to the session of its
@@ -9,9 +10,11 @@
 -- no-key/<eventID> when it has no creationDate either). Root events with neither are
 -- long-term root use (see root_long_term_activity). action is the IAM action that authorizes
 -- the event (task_event_actions); scope compares it with the actions the task policy allowed
--- at event_time (task_policy_actions): in scope, out of scope, out of scope: not the root user
--- (an IAM action on a named IAM user), denied in practice (listed by the policy, but only on
--- the root user, which the action's resource never is: iam:DeleteVirtualMFADevice), unknown
+-- at event_time (task_policy_actions): out of scope: not the target account (the key, which
+-- acts only as the root user of the account AssumeRoot named, logged in another account),
+-- in scope, out of scope, out of scope: not the root user (an IAM action on a named IAM
+-- user), denied in practice (listed by the policy, but only on the root user, which the
+-- action's resource never is: iam:DeleteVirtualMFADevice), unknown
 -- action (an event with no known action: never allowed), no permission needed
 -- (sts:GetCallerIdentity), session bookkeeping (ConsoleLogin), policy unknown (a task policy
 -- not among the five, or an orphan session). denied is an access-denied error; after_expiry
@@ -46,29 +49,37 @@ root_events as (
     from events
     where identity_type = 'Root'
 ),
-/* one issue per key (AWS never issues a key twice; a copy would only double the rows) */
 issued as (
-    select session_id, access_key_id, issued_at, expires_at, duration_seconds, task_policy_arn
-    from (
-        select
-            *,
-            row_number() over (partition by access_key_id order by issued_at, session_id) as n
-        from assume_root_calls
-        where access_key_id is not null
-    ) numbered
-    where n = 1
+    select session_id, access_key_id, issued_at, expires_at, duration_seconds, task_policy_arn,
+           target_account_id
+    from assume_root_calls
+    where access_key_id is not null
 ),
-linked as (
+/* AWS never issues a key twice; should the logs show one issued twice, an event belongs to
+   the issue in force when it happened (the latest one before it; failing that, the first),
+   not to the first, whose limits it would break */
+candidates as (
     select
         e.*,
         i.session_id,
         'assume_root' as session_kind,
         i.issued_at,
         coalesce(i.expires_at, i.issued_at + to_seconds(i.duration_seconds)) as expires_at,
-        i.task_policy_arn
+        i.task_policy_arn,
+        i.target_account_id,
+        row_number() over (
+            partition by e.event_id
+            order by case when i.issued_at <= e.event_time then 0 else 1 end,
+                     case when i.issued_at <= e.event_time then i.issued_at end desc,
+                     i.issued_at, i.session_id) as n
     from root_events e
     join issued i
         on i.access_key_id = e.access_key_id
+),
+linked as (
+    select * exclude (n)
+    from candidates
+    where n = 1
 ),
 /* An orphan session is its key. Events without a key are no one 900 s session: those that
    share an account and creationDate were issued together, any other stands alone. */
@@ -97,7 +108,8 @@ orphans as (
         'orphan' as session_kind,
         s.issued_at,
         s.issued_at + interval 900 second as expires_at,
-        cast(null as varchar) as task_policy_arn
+        cast(null as varchar) as task_policy_arn,
+        cast(null as varchar) as target_account_id
     from orphan_events e
     join orphan_sessions s
         on s.orphan_id = e.orphan_id
@@ -139,6 +151,7 @@ result as (
         s.assumed_root,
         m.action,
         case
+            when s.account_id <> s.target_account_id then 'out of scope: not the target account'
             when m.event_name is not null and m.action is null then 'session bookkeeping'
             when m.action = 'sts:GetCallerIdentity' then 'no permission needed'
             when k.policy_arn is null then 'policy unknown'

@@ -271,7 +271,7 @@ def test_findings_of_the_fixture(fixture_findings: pl.DataFrame) -> None:
     got = sorted(zip(df["check"], df["rule"], df["severity"], strict=True))
     assert got == sorted(
         [
-            *[("authorization", "unverifiable_call", "info")] * 10,  # no organization state
+            *[("authorization", "unverifiable_call", "info")] * 13,  # no organization state
             ("authorization", "denied_call", "medium"),
             ("authorization", "root_caller", "medium"),  # refused, as AWS documents
             ("authorization", "root_caller", "high"),  # granted: not what AWS documents
@@ -279,6 +279,7 @@ def test_findings_of_the_fixture(fixture_findings: pl.DataFrame) -> None:
             ("task_scope", "out_of_scope_attempt", "medium"),
             ("task_scope", "denied_in_scope", "low"),
             ("task_scope", "out_of_scope_action", "high"),  # ec2:DescribeRegions
+            ("task_scope", "out_of_scope_action", "high"),  # the key in another account
             ("duration", "requested_duration", "high"),
             ("duration", "expiration_beyond_limit", "high"),
             ("duration", "active_beyond_limit", "high"),  # 1000 s
@@ -328,7 +329,9 @@ def test_delete_virtual_mfa_device_is_judged_by_policy_v1_at_any_date(
 def test_a_call_logged_within_the_clock_tolerance_is_no_breach(
     fixture_findings: pl.DataFrame,
 ) -> None:
-    assert _of(fixture_findings, MAKE.TARGETS["tolerance"]) == []  # 903 s
+    """eventTime is when a request completed: a call logged a few seconds past expiry was made
+    before it, and one refused for another reason (throttled at 904 s) is no expired key."""
+    assert _of(fixture_findings, MAKE.TARGETS["tolerance"]) == []  # 903 s, and refused at 904 s
     assert _of(fixture_findings, MAKE.TARGETS["late"]) == [
         ("duration", "active_beyond_limit", "high")  # 908 s
     ]
@@ -374,3 +377,17 @@ def test_a_root_key_left_after_the_password_is_deleted_is_not_called_impossible(
     assert (row["rule"], row["severity"]) == ("long_term_root_use", "high")
     assert "deleting the password leaves root access keys working" in row["explanation"]
     assert "nobody should be able" not in row["explanation"]
+
+
+def test_a_key_is_judged_where_and_when_it_was_issued(fixture_findings: pl.DataFrame) -> None:
+    """A session's key logged in another account than the target was counted as the target
+    session's call, in scope; a key two AssumeRoot responses carry was judged by the first
+    issue, two high findings (active 7,260 s, S3 outside an audit task) against its caller
+    where the second issue's S3 session explains the call."""
+    (row,) = fixture_findings.filter(
+        (pl.col("account_id") == MAKE.TARGETS["elsewhere"]) & (pl.col("check") == "task_scope")
+    ).rows(named=True)
+    assert row["rule"] == "out_of_scope_action"
+    assert "(out of scope: not the target account, succeeded)" in row["explanation"]
+    assert "logged in another account" in row["explanation"]
+    assert _of(fixture_findings, MAKE.TARGETS["twice"]) == []

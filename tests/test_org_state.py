@@ -467,6 +467,48 @@ def test_refused_changes_with_the_management_account_unknown_are_low(tmp_path: P
     assert all("name no management account" in e for e in found["explanation"])
 
 
+@pytest.mark.parametrize(
+    ("deregistered", "verdict"),
+    [
+        ("2025-03-10T10:05:00Z", "unknown"),  # the second of the call
+        ("2025-03-10T10:04:59Z", "unknown"),  # a second before it, on another host's clock
+        ("2025-03-10T10:00:10Z", "unauthorized_call"),  # five minutes before it
+    ],
+)
+def test_a_change_within_seconds_of_a_call_cannot_make_it_unauthorized(
+    tmp_path: Path, deregistered: str, verdict: str
+) -> None:
+    """The org_checks day with the IAM delegated administrator deregistered near its granted
+    10:05:00 S3 unlock: eventTimes are to the second, each on its serving host's clock, so a
+    change logged within the clock tolerance (5 s) may have come after the call. It was a high
+    unauthorized_call; it is unknown (still low for the root sessions seen disabled)."""
+    records = [r for r, _, _ in CHECKS_MAKE.EVENTS]
+    records.append(
+        MAKE.record(
+            "deregister sec",
+            deregistered,
+            CHECKS_MAKE.ORGS,
+            "DeregisterDelegatedAdministrator",
+            CHECKS_MAKE.ADMIN,
+            account=CHECKS_MAKE.MGMT,
+            request={"accountId": CHECKS_MAKE.SEC, "servicePrincipal": CHECKS_MAKE.IAM},
+        )
+    )
+    for path, data in MAKE.deliveries([(r, ("org",), 5) for r in records], CHECKS_MAKE.ORG).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    with Trail() as t:
+        t.ingest(tmp_path)
+        found = t.findings(check="authorization", since="2025-03-10T10:05:00Z")
+    (call,) = found.filter(pl.col("event_time") == _ts("2025-03-10T10:05:00Z")).rows(named=True)
+    if verdict == "unknown":
+        assert (call["rule"], call["severity"]) == ("granted_while_disabled", "low")
+        assert "delegated administrator" not in call["title"]
+    else:
+        assert (call["rule"], call["severity"]) == ("unauthorized_call", "high")
+        assert "was not the registered IAM delegated administrator" in call["title"]
+
+
 def test_the_sample_organization(sample_trail: Trail) -> None:
     """acme-contractor left on 2026-10-09 (P23); acme-security closed acme-sandbox (N13) and
     acme-management is still the one management account."""

@@ -163,3 +163,73 @@ def test_fail_on_and_what_an_incomplete_or_empty_run_exits_with(sample_db: Path)
         sample_db, "findings", *WINDOW, "--fail-on", "high", "--allow-list", str(approved)
     )
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_a_column_named_twice_or_a_file_of_a_format_not_written_is_refused(
+    sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = invoke(sample_db, "summary", "--columns", "identity,identity")
+    assert r.exit_code == 1 and "identity named twice" in r.output
+    assert "unexpected" not in r.output
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["report", "-o", "october.pdf"],  # an HTML file named .pdf: print it from a browser
+        ["findings", "-o", "f.xlsx"],  # a terminal table named as a spreadsheet
+        ["findings", "-o", "f.yaml"],
+        ["timeline", "--ip", "192.0.2.1", "-o", "t.tsv"],
+    ):
+        r = invoke(sample_db, *args)
+        assert r.exit_code == 2 and "does not write" in r.output, (args, r.output)
+        assert not Path(args[-1]).exists()
+    assert "print it to PDF" in invoke(sample_db, "report", "-o", "r.pdf").output
+
+
+def test_a_period_given_twice_or_backwards_is_refused(sample_db: Path) -> None:
+    """A typo in the period is no report of a period without logs, nor a month silently
+    taken over another bound."""
+    r = invoke(sample_db, "report", "--month", "2026-10", "--since", "2026-10-07")
+    assert r.exit_code == 1 and "--month 2026-10 and --since/--until" in r.output
+    for command in (["report"], ["findings"], ["timeline", "--account", "400000000014"]):
+        r = invoke(sample_db, *command, "--since", "2026-10-09", "--until", "2026-10-05")
+        assert r.exit_code == 1, (command, r.output)
+        assert "--since 2026-10-09T00:00:00Z is after --until 2026-10-05T23:59:59Z" in r.output
+
+
+# what polars cannot hold: each as DuckDB writes it, nested or not
+ODD_TYPES = (
+    "select max(event_time) - min(event_time) as span, interval 3 month as months, "
+    "'101'::bit as bits, 340282366920938463463374607431768211455::uhugeint as big, "
+    "'12:00:00+02'::timetz as noon, union_value(n := 7) as one_of, "
+    "{'BLOB': 'ab\\xff'::blob, 'gap': [interval 90 minute]} as nested, "
+    "map {'k': interval 1 day} as by_key from events"
+)
+
+
+@pytest.mark.parametrize("fmt", ["table", "line", "csv", "json", "parquet"])
+def test_sql_writes_intervals_and_other_types_polars_lacks(
+    sample_db: Path, tmp_path: Path, fmt: str
+) -> None:
+    """`max(event_time) - min(event_time)` stopped every format with polars' one-line error
+    (a list of intervals with a panic); a UHUGEINT above 2**127 came out as -1, BIT as bytes,
+    TIME WITH TIME ZONE without its offset, and a BLOB in a struct panicked writing JSON."""
+    out = tmp_path / f"odd.{fmt}"
+    result = invoke(sample_db, "sql", ODD_TYPES, "--format", fmt, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    if fmt == "parquet":
+        import polars as pl
+
+        row = pl.read_parquet(out).row(0, named=True)
+        assert (row["span"], row["big"], row["noon"]) == (
+            "4 days 19:24:39",
+            "340282366920938463463374607431768211455",
+            "12:00:00+02",
+        )
+        return
+    text = out.read_text(encoding="utf-8")
+    for shown in ("4 days 19:24:39", "3 months", "101", "12:00:00+02", "01:30:00", "1 day"):
+        assert shown in text
+    assert "340282366920938463463374607431768211455" in text
+    if fmt == "json":
+        (row,) = json.loads(text)
+        assert row["nested"] == {"BLOB": "ab\\xFF", "gap": ["01:30:00"]}
+        assert (row["one_of"], row["by_key"]) == ("7", {"k": "1 day"})

@@ -109,3 +109,25 @@ def test_a_bad_time_is_one_clear_error(sample_trail: Trail, sample_db: Path) -> 
         assert result.exit_code == 1, command
         assert "--until: not a date or ISO time: 'soon'" in result.output
         assert "Traceback" not in result.output
+
+
+def test_the_query_command_takes_a_day_an_empty_value_as_null_and_refuses_a_misspelt_name(
+    sample_trail: Trail, sample_db: Path
+) -> None:
+    """`--param NAME=` is no value (NULL), as a parameter left out: it passed '', which stopped
+    a boolean (follow) and a time (at) with DuckDB's conversion error, and as a part to look for
+    (principal_like) matched everything. A parameter the module does not declare (since
+    misspelt) was ignored, the answer that of no filter."""
+    pivots = [f"{p}=" for p in sample_trail.queries()["timeline"].params]
+    args = [a for p in pivots for a in ("--param", p)]
+    rows = _cli_json(
+        sample_db, "query", "timeline", *args, "--param", f"since={DAY}", "-p", f"until={DAY}"
+    )
+    assert len(rows) == _events_between(sample_trail, DAY, DAY)
+    states = _cli_json(sample_db, "query", "org_state_at", "--param", "at=")
+    assert states and {s["state"] for s in states} == {"unknown"}
+    result = CliRunner().invoke(
+        cli, ["query", "coverage_hours", "--db", str(sample_db), "--param", f"sinc={DAY}"]
+    )
+    assert result.exit_code == 1
+    assert "query coverage_hours takes no parameter sinc (it takes: since, until)" in result.output

@@ -75,6 +75,20 @@ HOSTILE = [
 ]
 
 
+def _root_key_call(account: str, **fields: Any) -> dict[str, Any]:
+    """A call made with a root access key of `account`, shaped like the sample's PutBucketAcl,
+    with `fields` in place of the record's own."""
+    identity = {
+        "type": "Root",
+        "principalId": account,
+        "arn": f"arn:aws:iam::{account}:root",
+        "accountId": account,
+        "accessKeyId": f"AKIAHOSTILEEXAMPLE{account[:2]}",
+    }
+    record = dict(sample_records()[0], eventSource="s3.amazonaws.com", eventName="PutBucketAcl")
+    return dict(record, userIdentity=identity, recipientAccountId=account, **fields)
+
+
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Organization events whose service principal, caller and user agent carry hostile text,
@@ -104,24 +118,14 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the same text where the evidence section shows it: a root access key's call, its
         # bucket, user agent and error message (shaped like the sample's PutBucketAcl)
         records.append(
-            dict(
-                base,
+            _root_key_call(
+                "111111111111",
                 eventID=f"55555555-0000-0000-0001-{i:012d}",
                 eventTime=f"2026-10-0{i + 1}T11:00:00Z",
-                eventSource="s3.amazonaws.com",
-                eventName="PutBucketAcl",
                 userAgent=text,
                 errorCode="AccessDenied",
                 errorMessage=text,
                 requestParameters={"bucketName": text},
-                userIdentity={
-                    "type": "Root",
-                    "principalId": "111111111111",
-                    "arn": "arn:aws:iam::111111111111:root",
-                    "accountId": "111111111111",
-                    "accessKeyId": "AKIAHOSTILEEXAMPLE01",
-                },
-                recipientAccountId="111111111111",
             )
         )
     root = tmp / "logs"
@@ -383,3 +387,131 @@ def test_the_incident_report_prints_to_pdf(sample_db: Path, tmp_path: Path) -> N
     boxes = set(re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data))
     assert boxes and all(float(b.split()[2]) > float(b.split()[3]) for b in boxes)  # landscape
     assert len(re.findall(rb"/Type\s*/Page\b", data)) > 3
+
+
+@pytest.fixture(scope="module")
+def gappy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One account's logs with gaps whose days and hours are counted by hand: us-east-1 has
+    events every hour of 10-01 but 05h and 06h, none on 10-02 (a day folder left empty) and only
+    10h on 10-03; eu-west-1 only 12h on 10-01. Records shaped like the sample's (a read-only IAM
+    call), one an hour."""
+    tmp = tmp_path_factory.mktemp("gappy")
+    base = sample_records()[0]
+    account = "111111111111"
+    hours = {
+        ("us-east-1", "2026-10-01"): [h for h in range(24) if h not in (5, 6)],
+        ("us-east-1", "2026-10-03"): [10],
+        ("eu-west-1", "2026-10-01"): [12],
+    }
+    root = tmp / "logs"
+    for (region, day), wanted in hours.items():
+        records = [
+            dict(
+                base,
+                eventID=f"66666666-0000-0000-{region[:2]}{day[-2:]}-{h:012d}",
+                eventTime=f"{day}T{h:02d}:30:00Z",
+                awsRegion=region,
+                recipientAccountId=account,
+            )
+            for h in wanted
+        ]
+        write_delivery(root, account, region, day, "g", records)
+    (root / "AWSLogs" / "o-a1b2c3d4e5" / account / "CloudTrail" / "us-east-1" / "2026/10/02").mkdir(
+        parents=True
+    )
+    db = tmp / "gappy.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(root)
+    return db
+
+
+def test_coverage_counts_the_days_and_hours_without_events(gappy_db: Path) -> None:
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(since="2026-10-01", until="2026-10-03")
+    assert covered["days"] == 3 and covered["days_without_logs_text"] == "2026-10-02"
+    pairs = {p["aws_region"]: p for p in covered["pairs"]}
+    east, west = pairs["us-east-1"], pairs["eu-west-1"]
+    assert (east["missing_text"], east["missing_days"]) == ("2026-10-02", 1)
+    assert east["quiet_text"] == "2026-10-01 05-07h; 2026-10-03 00-10h, 11-24h"
+    assert east["quiet_hours"] == 2 + 23
+    assert (west["missing_text"], west["quiet_hours"]) == ("2026-10-02 to 2026-10-03", 23)
+    assert not covered["complete"]
+
+
+def test_a_region_silent_for_the_whole_period_is_a_gap(gappy_db: Path) -> None:
+    """eu-west-1 delivered on 10-01 and nothing after: a report of 10-03, when us-east-1 has
+    events, must not call its coverage complete because the region left no event to count."""
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(since="2026-10-03", until="2026-10-03")
+    west = next(p for p in covered["pairs"] if p["aws_region"] == "eu-west-1")
+    assert (west["events"], west["missing_text"], west["quiet_hours"]) == (0, "2026-10-03", 0)
+    assert not covered["complete"]
+    assert "1 of the 2 account/region pairs" in " ".join(covered["warnings"])
+
+
+def test_a_period_ending_at_midnight_does_not_lack_the_next_day(gappy_db: Path) -> None:
+    """--until 2026-10-02T00:00:00Z ends as 10-01 does: 10-02 is not a day of it to lack."""
+    with Trail(gappy_db, read_only=True) as trail:
+        covered = trail.coverage(
+            since="2026-10-01T00:00:00Z", until="2026-10-02T00:00:00Z", accounts=["111111111111"]
+        )
+    assert covered["days"] == 1 and covered["days_without_logs"] == []
+    east = next(p for p in covered["pairs"] if p["aws_region"] == "us-east-1")
+    assert east["quiet_text"] == "2026-10-01 05-07h"
+
+
+def test_a_text_of_any_length_is_shown_cut(tmp_path: Path) -> None:
+    """A forged file's 200,000-character user agent and error message: the report shows the
+    first TEXT_LIMIT characters and says how many more there are (a browser took minutes to lay
+    the whole out, and did not print it); the database and `findings --evidence` keep all."""
+    long = "A" * 200_000
+    record = _root_key_call(
+        "111111111111",
+        eventID="99999999-0000-0000-0000-000000000001",
+        eventTime="2026-10-01T11:00:00Z",
+        userAgent=long,
+        errorCode="AccessDenied",
+        errorMessage=long,
+        requestParameters={"bucketName": "b"},
+    )
+    write_delivery(tmp_path / "logs", "111111111111", "us-east-1", "2026-10-01", "l", [record])
+    db = tmp_path / "long.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(tmp_path / "logs")
+    with Trail(db, read_only=True) as trail:
+        context = trail.report_data()
+        exact = trail.evidence(trail.findings())
+    (shown,) = [e for f in context["findings"] for e in f["evidence"]]
+    cut = f"{'A' * report.TEXT_LIMIT}… [{200_000 - report.TEXT_LIMIT:,} more characters not shown]"
+    assert shown["user_agent"] == shown["error_message"] == cut
+    assert len(render.render(context, "html")) < 100_000
+    assert exact["user_agent"].to_list() == [long]
+
+
+def test_long_term_root_use_is_listed_up_to_a_limit_and_counted_whole(tmp_path: Path) -> None:
+    """A root access key's 1,200 GetObject calls (shaped like the sample's root-key calls):
+    the report lists the first LONG_TERM_LIMIT and counts all; 10,000 such rows made the HTML
+    crash Chromium printing it to PDF."""
+    records = [
+        _root_key_call(
+            "222222222222",
+            eventID=f"88888888-0000-0000-0000-{j:012d}",
+            eventTime=f"2026-10-05T{j // 3600:02d}:{j // 60 % 60:02d}:{j % 60:02d}Z",
+            eventName="GetObject",
+            errorCode=None,
+            requestParameters={"bucketName": "b", "key": f"k{j}"},
+        )
+        for j in range(report.LONG_TERM_LIMIT + 200)
+    ]
+    write_delivery(tmp_path / "logs", "222222222222", "us-east-1", "2026-10-05", "k", records)
+    db = tmp_path / "keys.duckdb"
+    with Trail(db) as trail:
+        trail.ingest(tmp_path / "logs")
+    with Trail(db, read_only=True) as trail:
+        context = trail.report_data()
+    assert len(context["long_term_root"]) == report.LONG_TERM_LIMIT
+    assert context["long_term_root_count"] == len(records)
+    for fmt in ("html", "md"):
+        text = render.render(context, fmt)
+        assert f"{len(records)} events of root use" in text
+        assert f"The first {report.LONG_TERM_LIMIT} shown" in text

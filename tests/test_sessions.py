@@ -45,7 +45,7 @@ MAKE = load_module(HERE / "make.py")
 def fixture_trail() -> Iterator[Trail]:
     with Trail() as t:
         summary = t.ingest(HERE)
-        assert (summary.ok, summary.stored) == (True, 48)
+        assert (summary.ok, summary.stored) == (True, 55)
         yield t
 
 

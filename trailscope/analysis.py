@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from trailscope.errors import MissingParameter, TrailscopeError, UnknownQuery
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    from duckdb.sqltypes import DuckDBPyType
 
 _HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
 REQUIRED_KEYS = ("title", "inputs", "outputs")
@@ -168,8 +169,7 @@ class Analysis:
         return {t for (t,) in self.rows("select table_name from information_schema.tables")}
 
     def _frame(self, text: str, params: dict[str, Any] | None) -> pl.DataFrame:
-        df: pl.DataFrame = self.con.sql(text, params=params).pl()
-        return df
+        return frame(self.con.sql(text, params=params))
 
     def _keep(self, name: str, sql: str, params: dict[str, Any] | None) -> None:
         self.con.sql(f"create or replace temp table {name} as\n{sql}", params=params)
@@ -205,6 +205,55 @@ class Analysis:
                     f"{', '.join(missing)} it does not take"
                 )
             self._compute(module, own)
+
+
+# the types polars cannot hold (their DuckDB type ids): they are written as text
+_AS_TEXT = frozenset(
+    ("interval", "union", "bit", "uhugeint", "bignum", "varint", "time with time zone")
+)
+
+
+def frame(rel: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """A result as a polars frame, every value as DuckDB gives it. polars reads no INTERVAL,
+    UNION or BIGNUM (an error, or a panic inside a list, struct or map), reads a UHUGEINT above
+    2**127 as a negative number, BIT as bytes and TIME WITH TIME ZONE without its offset, and
+    writes no BLOB inside a list, struct or map to JSON (a panic): those become text as DuckDB
+    writes it (01:30:00, 3 months, 101, 12:00:00+02, \\xFF), keeping any nesting around them.
+    A BLOB column stays binary (trailscope.output writes it)."""
+    columns, changed = [], False
+    for name, dtype in zip(rel.columns, rel.types, strict=True):
+        target, as_text = _spelled(dtype) if dtype.id != "blob" else ("", False)
+        quoted = _quoted(name)
+        columns.append(f"cast({quoted} as {target}) as {quoted}" if as_text else quoted)
+        changed = changed or as_text
+    df: pl.DataFrame = (rel.project(", ".join(columns)) if changed else rel).pl()
+    return df
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _spelled(dtype: DuckDBPyType) -> tuple[str, bool]:
+    """`dtype` written out with VARCHAR for every part polars cannot hold (struct fields
+    quoted: a field can be called BLOB), and whether it has any."""
+    if dtype.id in _AS_TEXT or dtype.id == "blob":
+        return "VARCHAR", True
+    if dtype.id not in ("struct", "list", "array", "map"):
+        return str(dtype), False
+    # children: a struct's fields, a list's or an array's child (and its size), a map's key
+    # and value, each as (name, type)
+    children = [(n, t) for n, t in dtype.children if n != "size" or dtype.id != "array"]
+    spelled = [(name, *_spelled(cast("DuckDBPyType", child))) for name, child in children]
+    changed = any(c for _, _, c in spelled)
+    if dtype.id == "list":
+        return f"{spelled[0][1]}[]", changed
+    if dtype.id == "array":
+        return f"{spelled[0][1]}[{dtype.children[1][1]}]", changed
+    if dtype.id == "map":
+        return f"MAP({spelled[0][1]}, {spelled[1][1]})", changed
+    fields = ", ".join(f"{_quoted(name)} {text}" for name, text, _ in spelled)
+    return f"STRUCT({fields})", changed
 
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any] | None:

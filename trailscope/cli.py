@@ -45,6 +45,19 @@ EXTENSIONS = {
     ".md": "md",
     ".markdown": "md",
 }
+# files people name by formats trailscope does not write: refused, not written as another one
+UNWRITTEN = {
+    ".pdf": "PDF (write the HTML report and print it to PDF from a browser)",
+    ".xlsx": "an Excel workbook (write .csv)",
+    ".xls": "an Excel workbook (write .csv)",
+    ".ods": "a spreadsheet (write .csv)",
+    ".tsv": "tab-separated (write .csv)",
+    ".yaml": "YAML (write .json)",
+    ".yml": "YAML (write .json)",
+    ".jsonl": "JSON lines (write .json: one array)",
+    ".ndjson": "JSON lines (write .json: one array)",
+    ".docx": "a Word document (write .html or .md)",
+}
 FORMAT_WORDS = (*TABLE_FORMATS, *REPORT_FORMATS, "markdown", "text", "yaml", "yaml-stream")
 FORMAT_OPTION = click.option(
     "--format",
@@ -174,6 +187,11 @@ def _destination(
             raise click.UsageError(f"--format {fmt} and --output {word} name two formats")
         return word, None
     suffix = output.suffix if output is not None else ""
+    if suffix.lower() in UNWRITTEN:
+        raise click.UsageError(
+            f"--output {output}: a {suffix} file is {UNWRITTEN[suffix.lower()]}, which "
+            f"trailscope does not write (this command writes {', '.join(formats)})"
+        )
     named = EXTENSIONS.get(suffix.lower())
     if fmt is None:
         if named is not None and named not in formats:
@@ -558,12 +576,14 @@ def summary(
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """NAME=VALUE pairs; an empty VALUE is no value, NULL, as a parameter left out is (an
+    empty text would match nothing, or, as a part to look for, everything)."""
     params = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
-        params[name] = value
+        params[name] = value or None
     return params
 
 
@@ -576,7 +596,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     "pairs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A parameter the module declares (repeatable).",
+    help="A parameter the module declares (repeatable); NAME= with nothing after it is no "
+    "value (NULL), as an optional parameter left out is.",
 )
 @FORMAT_OPTION
 @OUTPUT_OPTION

@@ -2,10 +2,11 @@
 
 A period with no logs gives no findings, and that is not a clean bill. For a period and its
 accounts this says, from the query modules coverage_hours and coverage_accounts: per account
-and region with logs in the period, the days with no event held and, on the days with events,
-the hours without one; the accounts of the organization (as its state rebuilt from the logs
-knows them) with no logs in the period at all; how many records ingest could not read. Any of
-these makes the coverage incomplete, and `warnings` says so in a sentence each.
+and region the database holds logs of (a region that delivered nothing the whole period too),
+the days of the period with no event held and, on the other days, the hours without one; the
+accounts of the organization (as its state rebuilt from the logs knows them) with no logs in
+the period at all; how many records ingest could not read. Any of these makes the coverage
+incomplete, and `warnings` says so in a sentence each.
 
 An hour or a day without events is one where nothing was delivered: CloudTrail writes a file
 every few minutes per account and region while there is activity, so nothing happened then or
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 UTC = dt.UTC
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+SECOND = dt.timedelta(seconds=1)
 
 
 def logs_window(analysis: Analysis) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -70,6 +72,13 @@ def _hour_ranges(hours: Iterable[dt.datetime]) -> list[dict[str, Any]]:
     ]
 
 
+def _steps(start: dt.datetime, until: dt.datetime, step: dt.timedelta) -> int:
+    """How many days or hours from `start` (one's beginning) the period up to `until` lasts
+    into: a period ending on a boundary (--until 2026-10-08T00:00:00Z) ends with the step
+    before it, and one that is an instant lasts into its own."""
+    return max(1, -((start - until) // step))
+
+
 def days_text(ranges: Sequence[dict[str, Any]]) -> str:
     """Day ranges as one line: 2026-10-01 to 2026-10-04, 2026-10-10."""
     return ", ".join(r["from"] if r["days"] == 1 else f"{r['from']} to {r['to']}" for r in ranges)
@@ -93,9 +102,11 @@ def coverage(analysis: Analysis, period: Period, accounts: Sequence[str] = ()) -
     """What the logs hold of `period` (the logs' own window where it has no bound) for
     `accounts` (all when empty), as JSON-ready data: since, until, days (of the period),
     events, complete, empty, days_without_logs (day ranges no account and region in scope has
-    an event in), pairs (per account and region with logs: events, first and last event, days
-    with events, missing_days and missing (day ranges), quiet_hours and quiet (hour ranges, on
-    days with events), with their text), accounts_without_logs, rejected (records ingest could
+    an event in), pairs (per account and region the database holds events of, in the period or
+    not, so that a region silent the whole period is a gap: events, first and last hour, days
+    with events, missing_days and missing (day ranges; of a pair silent the whole period, the
+    days the period covers whole), quiet_hours and quiet (hour ranges, on the other days),
+    with their text), accounts_without_logs, rejected (records ingest could
     not read: they may belong here) and warnings."""
     first, last = logs_window(analysis)
     since = period.since or first or period.until
@@ -110,28 +121,34 @@ def coverage(analysis: Analysis, period: Period, accounts: Sequence[str] = ()) -
     (rejected,) = analysis.rows("select count(*) from rejected")[0]
 
     day0 = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    period_days = [day0 + DAY * i for i in range((until - day0) // DAY + 1)]
+    period_days = [day0 + DAY * i for i in range(_steps(day0, until, DAY))]
     hour0 = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    period_hours = [hour0 + HOUR * i for i in range((until - hour0) // HOUR + 1)]
+    period_hours = [hour0 + HOUR * i for i in range(_steps(hour0, until, HOUR))]
     held: dict[tuple[str, str], dict[dt.datetime, int]] = {}
     for account, region, hour, n in hours.iter_rows():
-        held.setdefault((account, region), {})[hour.astimezone(UTC)] = n
+        per_hour = held.setdefault((account, region), {})
+        if hour is not None:  # None: the pair has events only outside the period
+            per_hour[hour.astimezone(UTC)] = n
+    # the days the period covers whole: where a pair has no event in the period at all, the
+    # others (an incident's hours of a day) are quiet hours of it, the day may have events
+    whole = [d for d in period_days if d >= since and d + DAY <= until + SECOND]
     pairs = []
     any_day: set[dt.datetime] = set()
     for (account, region), per_hour in held.items():
         days = {h.replace(hour=0) for h in per_hour}
         any_day |= days
-        missing = _day_ranges(d for d in period_days if d not in days)
+        lacking = {d for d in (period_days if days else whole) if d not in days}
+        missing = _day_ranges(lacking)
         quiet = _hour_ranges(
-            h for h in period_hours if h.replace(hour=0) in days and h not in per_hour
+            h for h in period_hours if h.replace(hour=0) not in lacking and h not in per_hour
         )
         pairs.append(
             {
                 "account_id": account,
                 "aws_region": region,
                 "events": sum(per_hour.values()),
-                "first_hour": iso(min(per_hour)),
-                "last_hour": iso(max(per_hour)),
+                "first_hour": iso(min(per_hour, default=None)),
+                "last_hour": iso(max(per_hour, default=None)),
                 "days_with_events": len(days),
                 "missing_days": sum(r["days"] for r in missing),
                 "missing": missing,

@@ -13,6 +13,10 @@ class MissingParameter(TrailscopeError):
     """A query module was run without one of its declared parameters."""
 
 
+class UnknownParameter(TrailscopeError):
+    """A query module was given a parameter it does not declare."""
+
+
 class BadSource(TrailscopeError):
     """A path or URL given to ingest cannot be read at all."""
 

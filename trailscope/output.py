@@ -230,6 +230,9 @@ def select(
         return df.select(table) if fmt == "table" and table else df
     if list(columns) == ["all"]:
         return df
+    twice = sorted({c for c in columns if list(columns).count(c) > 1})
+    if twice:
+        raise TrailscopeError(f"--columns: {', '.join(twice)} named twice; name each once")
     unknown = [c for c in columns if c not in df.columns]
     if unknown:
         raise TrailscopeError(

@@ -59,8 +59,15 @@ class Period:
 
     @classmethod
     def of(cls, since: Moment = None, until: Moment = None) -> Period:
-        """The period the user asked for (see parse_time)."""
-        return cls(parse_time(since, end=False), parse_time(until, end=True))
+        """The period the user asked for (see parse_time); its since after its until is a
+        typo, not a period without logs."""
+        period = cls(parse_time(since, end=False), parse_time(until, end=True))
+        if period.since is not None and period.until is not None and period.since > period.until:
+            raise BadTime(
+                f"--since {iso(period.since)} is after --until {iso(period.until)}: "
+                "no period lies between them"
+            )
+        return period
 
     @classmethod
     def month(cls, month: str) -> Period:

@@ -32,7 +32,11 @@ UTC = dt.UTC
 SEVERITIES = findings.SEVERITIES
 EVIDENCE_LIMIT = 50  # evidence and context events shown per finding; all are in its ID lists
 INCIDENT_LIMIT = 1000  # events an incident report lists one by one
+LONG_TERM_LIMIT = 1000  # events of root use with long-term credentials listed; all are counted
 FILES_LIMIT = 500  # source files listed; `trailscope query source_files` gives every one
+# characters of one text shown: log text can be any length (a forged file's 200,000-character
+# user agent took a browser minutes to lay out, and longer to print); the database keeps all
+TEXT_LIMIT = 2000
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,10 @@ class Scope:
             "principal": principal,
             "session": session,
         }
+        if month and period.bounded():
+            raise TrailscopeError(
+                f"--month {month} and --since/--until both say the period: give one of them"
+            )
         if month:
             return cls.month(month, **kw)
         focused = principal or session or accounts or period.bounded()
@@ -89,9 +97,17 @@ def _ids(text: str | None) -> list[str]:
     return [i for i in (text or "").split(",") if i]
 
 
-def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+def _text(value: str) -> str:
+    """A text shown whole, or its first TEXT_LIMIT characters and how many more there are."""
+    if len(value) <= TEXT_LIMIT:
+        return value
+    return f"{value[:TEXT_LIMIT]}… [{len(value) - TEXT_LIMIT:,} more characters not shown]"
+
+
+def _rows(df: pl.DataFrame, *, cut: bool = True) -> list[dict[str, Any]]:
     """Plain rows: times as ISO text in UTC (unknown where Python cannot hold one), event ID
-    lists (`*_event_ids`, comma-joined in the modules) as lists, everything else as is."""
+    lists (`*_event_ids`, comma-joined in the modules) as lists, texts cut at TEXT_LIMIT
+    (unless not `cut`: what is hashed or parsed), everything else as is."""
     out = []
     for row in times_python_holds(df).rows(named=True):
         out.append(
@@ -102,6 +118,8 @@ def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
                 if isinstance(v, dt.date)
                 else _ids(v)
                 if k.endswith("_event_ids")
+                else _text(v)
+                if cut and isinstance(v, str)
                 else v
                 for k, v in row.items()
             }
@@ -200,6 +218,9 @@ def build(
     context["integrity"] = integrity.section(analysis, period.since, period.until, accounts)
     context["checks"] = _checks(analysis, context["integrity"])
     context["allow_list"] = _allow_list(allow_list)
+    # listed up to a limit (10,000 rows did not print); the incident and timeline had all
+    context["long_term_root_count"] = len(context["long_term_root"])
+    context["long_term_root"] = context["long_term_root"][:LONG_TERM_LIMIT]
     matched = context["sessions"] or context["findings"] or context["long_term_root"]
     warnings = list(covered["warnings"])
     if focused and not matched and not covered["empty"]:
@@ -421,7 +442,8 @@ def _inputs(analysis: Analysis, period: Period, accounts: Sequence[str]) -> dict
         analysis.sql(
             "select run_id, started_at, finished_at, sources, trailscope_version "
             "from ingest_runs order by run_id"
-        )
+        ),
+        cut=False,
     )
     for run in runs:  # JSON in the database; the report's JSON keeps it JSON
         run["sources"] = json.loads(run["sources"]) if run["sources"] else None
@@ -432,7 +454,7 @@ def _inputs(analysis: Analysis, period: Period, accounts: Sequence[str]) -> dict
     where = "list_contains($accounts, account_id)" if accounts else ""
     sources = analysis.run("source_files", where=where, accounts=list(accounts), **period.params())
     by_file: dict[int, dict[str, Any]] = {}
-    for r in _rows(sources):
+    for r in _rows(sources, cut=False):
         f = by_file.setdefault(r["file_id"], {**r, "events": 0, "accounts": []})
         f["events"] += r["events"]
         f["accounts"].append(r["account_id"])

@@ -18,7 +18,7 @@ import duckdb
 
 from trailscope import findings, organization, pivots, schema, sessions
 from trailscope.analysis import Analysis, Query, sql_literal
-from trailscope.errors import DatabaseError
+from trailscope.errors import DatabaseError, UnknownParameter
 from trailscope.period import BadTime, Moment, Period, parse_time
 
 if TYPE_CHECKING:
@@ -201,7 +201,15 @@ class Trail:
 
     def query(self, name: str, **params: Any) -> pl.DataFrame:
         """Run the query module `name` from queries/ with named parameters; `since` and `until`
-        are a period's bounds, as everywhere (a day: its start, its end)."""
+        are a period's bounds, as everywhere (a day: its start, its end). A parameter the
+        module does not declare is refused: a misspelt one would be ignored, the answer that
+        of no filter."""
+        declared = self.analysis.module(name).params
+        if unknown := [p for p in params if p not in declared]:
+            raise UnknownParameter(
+                f"query {name} takes no parameter {', '.join(unknown)} "
+                f"(it takes: {', '.join(declared) or 'none'})"
+            )
         window = {k: params[k] for k in ("since", "until") if k in params}
         if window:
             params |= {k: v for k, v in Period.of(**window).params().items() if k in window}

@@ -5,7 +5,8 @@ the construct, and tests/test_spark.py runs every module on both engines and com
 
 Each rewrite below names the DuckDB meaning it keeps:
 - JSON values as their text: `x -> path` as the JSON text of the value (a string quoted, an
-  object's keys in their order), a cast to JSON as the text itself; `->>` stays Spark's get_json_object.
+  object's keys in their order), a cast to JSON as the text itself; `->>` stays Spark's get_json_object,
+  and json_extract_string of a list of paths becomes a list of them.
 - json_type through Spark's variant type, with DuckDB's type names.
 - strftime patterns with their literal letters (the T and Z of ISO times) quoted.
 - try_strptime as Spark's try_to_timestamp with the same pattern; timezone('UTC', t) as t
@@ -156,6 +157,10 @@ def _rewrite(node: exp.Expr, arrays: frozenset[str]) -> exp.Expr:
         )
         text = _call("get_json_object", node.this, _json_path(node))
         return exp.Case(ifs=[exp.If(this=nested, true=text)], default=_call("to_json", value))
+    if isinstance(node, exp.JSONExtractScalar) and isinstance(node.expression, exp.Array):
+        # json_extract_string(x, [paths]): the list of their values, as get_json_object's
+        paths = node.expression.expressions
+        return exp.Array(expressions=[_call("get_json_object", node.this.copy(), p) for p in paths])
     if isinstance(node, exp.JSONType):
         return _json_type(node.this)
     if isinstance(node, exp.TimeToStr):

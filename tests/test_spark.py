@@ -303,23 +303,6 @@ CORPUS = (
 )
 MODULES = sorted(load_queries())
 PIVOTED = ("timeline", "timeline_events", "pivot_events", "credential_span")
-# Modules Spark's analyzer refuses: their WITH RECURSIVE steps aggregate, rank or take DISTINCT
-# over the recursive reference (credential_span's step, credential_keys' walk), which Spark
-# forbids (INVALID_RECURSIVE_REFERENCE.PLACE), and the modules that read them. Strict: one that
-# starts to run, and agree, fails here until it is taken off the list.
-NOT_ON_SPARK = frozenset(
-    {
-        "credential_span",
-        "credential_mints",
-        "credential_keys",
-        "credential_chains",
-        "credential_lineage",
-        "identity_summary",
-        "timeline",
-        "timeline_events",
-    }
-)
-
 # Modules with no rows in the corpus: no verify has run on it (check_integrity) and it holds no
 # bad input (rejected_inputs; the ingest contract test compares the rejected table itself)
 EMPTY = frozenset({"check_integrity", "rejected_inputs"})
@@ -369,15 +352,7 @@ def _params(trail: Trail, name: str) -> dict[str, Any]:
     return {p: values.get(p) for p in query.params}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="recursive CTE Spark refuses"))
-        if n in NOT_ON_SPARK
-        else n
-        for n in MODULES
-    ],
-)
+@pytest.mark.parametrize("name", MODULES)
 def test_every_module_gives_the_same_rows_on_spark(
     engines: tuple[Trail, SparkTrail], name: str
 ) -> None:

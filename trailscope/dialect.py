@@ -15,7 +15,8 @@ Each rewrite below names the DuckDB meaning it keeps:
   date_diff('second') as a count of second boundaries.
 - arg_min/min_by, arg_max/max_by skipping rows whose value is NULL, as DuckDB's do.
 - string_agg with ORDER BY as a sorted collect_list: listagg with several orderings in one
-  aggregate fails in Spark; NULL over no rows, as DuckDB's. list() keeps NULLs and its order.
+  aggregate fails in Spark; NULL over no rows, as DuckDB's. list() keeps NULLs and its order;
+  list(distinct x) is a sorted collect_set, with the NULL it drops put back.
 - chr of a code point beyond 255 as the character itself (Spark's chr wraps at 256).
 - the rows of an untyped VALUES list cast to the types of its first row.
 - unnest(...) with ordinality numbered from 1, as DuckDB does (posexplode counts from 0).
@@ -271,6 +272,8 @@ def _list(node: exp.ArrayAgg) -> exp.Expression:
     this, keys = node.this, []
     if isinstance(this, exp.Order):
         keys, this = this.expressions, this.this
+    if isinstance(this, exp.Distinct):
+        return _distinct_list(this, keys)
     fields = [
         exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=k.this)
         for i, k in enumerate(keys)
@@ -282,6 +285,26 @@ def _list(node: exp.ArrayAgg) -> exp.Expression:
     item = exp.to_identifier("_p")
     value = exp.Dot(this=exp.column(item), expression=exp.to_identifier("v"))
     return _call("transform", pairs, exp.Lambda(this=value, expressions=[item]))
+
+
+def _distinct_list(distinct: exp.Distinct, keys: list[exp.Ordered]) -> exp.Expression:
+    """list(distinct x [order by x]): the set of values sorted, NULL once if any row has none
+    (collect_set drops it), last unless NULLS FIRST (DuckDB's default); NULL over no rows."""
+    (this,) = distinct.expressions
+    if any(k.this != this for k in keys) or len(keys) > 1:
+        raise Untranslatable("list(distinct x order by another expression)")
+    desc = bool(keys and keys[0].args.get("desc"))
+    nulls_first = bool(keys and keys[0].args.get("nulls_first") is True)
+    values = _call("sort_array", _call("collect_set", this), exp.Boolean(this=not desc))
+    some_null = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Count(this=this.copy()))
+    nulls = exp.If(
+        this=some_null,
+        true=exp.Array(expressions=[exp.Null()]),
+        false=exp.Array(expressions=[]),
+    )
+    joined = _call("concat", *((nulls, values) if nulls_first else (values, nulls)))
+    empty = exp.EQ(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0))
+    return exp.If(this=empty, true=exp.Null(), false=joined)
 
 
 def _filtered(node: exp.Filter) -> exp.Expression:

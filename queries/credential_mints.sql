@@ -65,10 +65,7 @@ calls as materialized (
             '$.userIdentity.identityProvider'
         ]) as f
     from event_store
-    /* a null bound: none */
-    join credential_span as span
-        on (span.first_call is null or event_time >= span.first_call)
-        and (span.last_call is null or event_time <= span.last_call)
+    join credential_span as span on event_time between span.first_call and span.last_call
     where event_source = 'sts.amazonaws.com'
       and event_name in ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
                          'GetSessionToken', 'GetFederationToken', 'AssumeRoot')

@@ -2,16 +2,16 @@
 -- description: One row: first_call and last_call bound the STS calls the lineage walk from a
 -- pivot's keys can reach (see credential_keys), found from stored columns alone, so that only
 -- those calls' records are read (reading records is what costs). Without a pivot (the
--- timeline's parameters, all null), every time: a null bound is none. A key is issued by a call made within a minute
--- of its creationDate (sessionContext.attributes.creationDate, "the date and time, in UTC and
+-- timeline's parameters, all null), from the first issuing call to the last. A key is issued
+-- by a call made within a minute of its creationDate (sessionContext.attributes.creationDate, "the date and time, in UTC and
 -- ISO 8601 format, when the credentials were issued", in AWS's words at
 -- docs.aws.amazon.com/guardduty/latest/APIReference/API_Session.html), signed by a key created
 -- before it, whose creationDate that call's record carries. So the span starts from the
 -- creation times of the pivot's temporary keys (STS issues no long-term key), the issuing calls
 -- it selects and the call $session, and reaches back, up to 16 times, to the earliest
--- creationDate of a key that signed a call in it; with follow it has no end (keys
+-- creationDate of a key that signed a call in it; with follow it runs on to the last (keys
 -- issued from the pivot's come later). A key named that signed nothing, or a temporary key
--- whose records give no creationDate, leaves it unbounded.
+-- whose records give no creationDate, leaves it unbounded: from the first call to the last.
 -- inputs: events, pivot_events
 -- outputs: first_call, last_call
 -- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
@@ -103,11 +103,16 @@ span(first_call, last_call, unbounded, hop) as (
     where s.earliest - interval 60 second < s.first_call
        or s.unknown
 )
-/* null: no bound (Spark has no infinite time) */
+/* unbounded: from the first issuing call to the last (Spark has no infinite time, and DuckDB
+   joins on a range fast only when both its ends are values) */
 select
-    case when not bool_or(unbounded) then min(first_call) end as first_call,
     case
-        when not (bool_or(unbounded) or coalesce(cast($follow as boolean), false))
-            then max(last_call)
+        when bool_or(unbounded) then (select min(event_time) from issuing)
+        else min(first_call)
+    end as first_call,
+    case
+        when bool_or(unbounded) or coalesce(cast($follow as boolean), false)
+            then (select max(event_time) from issuing)
+        else max(last_call)
     end as last_call
 from span

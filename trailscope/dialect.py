@@ -19,6 +19,7 @@ Each rewrite below names the DuckDB meaning it keeps:
   list(distinct x) is a sorted collect_set, with the NULL it drops put back.
 - chr of a code point beyond 255 as the character itself (Spark's chr wraps at 256).
 - the rows of an untyped VALUES list cast to the types of its first row.
+- a list index only as a positive number written out (sqlglot moves no other to Spark's 0).
 - unnest(...) with ordinality numbered from 1, as DuckDB does (posexplode counts from 0).
 - len of a list parameter as Spark's size (its length of a string stays length).
 - a CTE `as materialized` as a plain CTE: a hint to DuckDB's planner, of no meaning to the
@@ -141,6 +142,9 @@ def _rewrite(node: exp.Expr, arrays: frozenset[str]) -> exp.Expr:
         and node.this.name in arrays
     ):
         return _call("size", node.this)
+    if isinstance(node, exp.Bracket):
+        _literal_index(node)
+        return node
     if isinstance(node, exp.CTE) and node.args.get("materialized"):
         node.set("materialized", None)  # Spark has no such hint
         return node
@@ -196,6 +200,16 @@ def _rewrite(node: exp.Expr, arrays: frozenset[str]) -> exp.Expr:
     if isinstance(node, exp.Anonymous):
         return _function(node)
     return node
+
+
+def _literal_index(node: exp.Bracket) -> None:
+    """sqlglot reads DuckDB's list index 1 as its 0 when it is a number written out (its tree
+    counts from 0, as Spark does), and leaves any other as it is, meaning another element (a
+    column, an expression, -1 for the last, a slice): those are refused. A key (text) stays."""
+    for index in node.expressions:
+        if isinstance(index, exp.Literal) and (index.is_string or int(index.this) >= 0):
+            continue
+        raise Untranslatable(f"a list index other than a number from 1: {node.sql('duckdb')}")
 
 
 def _json_path(node: exp.JSONExtract) -> exp.Expression:

@@ -435,10 +435,14 @@ CONSTRUCTS = (
     "select g, list(distinct v) filter (where w is not null) as l from ({rows}) group by g",
     "select g, list(v order by w) as l from ({rows}) group by g",
     "select g, string_agg(distinct v, ',' order by v) as s from ({rows}) group by g",
-    "select g, string_agg(v, ';' order by w desc) filter (where v <> 'a') as s"
-    " from ({rows}) group by g",
-    "select g, json_extract_string('{{\"a\": {{\"b\": 1}}, \"c\": \"x\"}}',"
-    " ['$.a.b', '$.c', '$.d', '$.a'])[2] as j from ({rows})",
+    (
+        "select g, string_agg(v, ';' order by w desc) filter (where v <> 'a') as s"
+        " from ({rows}) group by g"
+    ),
+    (
+        'select g, json_extract_string(\'{{"a": {{"b": 1}}, "c": "x"}}\','
+        " ['$.a.b', '$.c', '$.d', '$.a'])[2] as j from ({rows})"
+    ),
 )
 
 
@@ -454,7 +458,6 @@ def test_rewrites_keep_duckdbs_meaning_at_their_edges(spark: SparkSession, query
     got = pl.from_arrow(spark.sql(spark_sql(sql)).toArrow())
     assert isinstance(got, pl.DataFrame)
     assert_same_rows(got, want, sql)
-
 
 
 @pytest.mark.parametrize(
@@ -478,7 +481,6 @@ def test_what_has_no_spark_rendering_is_refused_by_name(query: str, named: str) 
 
     with pytest.raises(Untranslatable, match=re.escape(named)):
         spark_sql(query)
-
 
 
 def test_without_java_the_spark_tests_skip_saying_why_and_fail_where_required(

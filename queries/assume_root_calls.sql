@@ -57,7 +57,7 @@ fields as (
                  request_parameters ->> '$.TargetPrincipal') as target_principal,
         coalesce(request_parameters ->> '$.taskPolicyArn.arn',
                  request_parameters ->> '$.TaskPolicyArn.arn',
-                 case when json_type(request_parameters -> '$.taskPolicyArn') = 'VARCHAR'
+                 case when json_type(json_extract(request_parameters, '$.taskPolicyArn')) = 'VARCHAR'
                       then request_parameters ->> '$.taskPolicyArn' end) as task_policy_arn,
         try_cast(coalesce(request_parameters ->> '$.durationSeconds',
                           request_parameters ->> '$.DurationSeconds') as integer)

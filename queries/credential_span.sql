@@ -2,16 +2,16 @@
 -- description: One row: first_call and last_call bound the STS calls the lineage walk from a
 -- pivot's keys can reach (see credential_keys), found from stored columns alone, so that only
 -- those calls' records are read (reading records is what costs). Without a pivot (the
--- timeline's parameters, all null), every time. A key is issued by a call made within a minute
--- of its creationDate (sessionContext.attributes.creationDate, "the date and time, in UTC and
+-- timeline's parameters, all null), from the first issuing call to the last. A key is issued
+-- by a call made within a minute of its creationDate (sessionContext.attributes.creationDate, "the date and time, in UTC and
 -- ISO 8601 format, when the credentials were issued", in AWS's words at
 -- docs.aws.amazon.com/guardduty/latest/APIReference/API_Session.html), signed by a key created
 -- before it, whose creationDate that call's record carries. So the span starts from the
 -- creation times of the pivot's temporary keys (STS issues no long-term key), the issuing calls
 -- it selects and the call $session, and reaches back, up to 16 times, to the earliest
--- creationDate of a key that signed a call in it; with follow it runs on to the end (keys
+-- creationDate of a key that signed a call in it; with follow it runs on to the last (keys
 -- issued from the pivot's come later). A key named that signed nothing, or a temporary key
--- whose records give no creationDate, leaves it unbounded.
+-- whose records give no creationDate, leaves it unbounded: from the first call to the last.
 -- inputs: events, pivot_events
 -- outputs: first_call, last_call
 -- params: access_key = null, principal = null, principal_like = null, session = null, ip = null,
@@ -35,6 +35,13 @@ issuing as materialized (
       and event_name in ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
                          'GetSessionToken', 'GetFederationToken', 'AssumeRoot')
       and error_code is null
+),
+/* the issuing calls signed with a temporary key, whose creationDate reaches further back */
+signing as (
+    select event_time, session_created_at
+    from issuing
+    where access_key_id not like 'AKIA%'
+      and access_key_id <> ''
 ),
 /* null: cannot be bounded */
 starts(moment) as (
@@ -72,28 +79,40 @@ span(first_call, last_call, unbounded, hop) as (
         0
     from starts
     union all
-    /* back to the earliest key that signed a call made in the span */
+    /* back to the earliest key that signed a call made in the span (scalar subqueries: Spark
+       allows no aggregate over the recursive reference) */
     select
-        least(s.first_call, min(i.session_created_at) - interval 60 second),
+        least(s.first_call, s.earliest - interval 60 second),
         s.last_call,
-        s.unbounded or bool_or(i.session_created_at is null),
+        s.unbounded or s.unknown,
         s.hop + 1
-    from span as s
-    join issuing as i on i.event_time between s.first_call and s.last_call
-    where s.hop < 16
-      and not s.unbounded
-      and i.access_key_id not like 'AKIA%'
-      and i.access_key_id <> ''
-    group by s.first_call, s.last_call, s.unbounded, s.hop
-    having min(i.session_created_at) - interval 60 second < s.first_call
-        or bool_or(i.session_created_at is null)
+    from (
+        select
+            s.*,
+            (select min(i.session_created_at)
+             from signing as i
+             where i.event_time between s.first_call and s.last_call) as earliest,
+            exists (select 1
+                    from signing as i
+                    where i.event_time between s.first_call and s.last_call
+                      and i.session_created_at is null) as unknown
+        from span as s
+        where s.hop < 16
+          and not s.unbounded
+    ) as s
+    where s.earliest - interval 60 second < s.first_call
+       or s.unknown
 )
+/* unbounded: from the first issuing call to the last (Spark has no infinite time, and DuckDB
+   joins on a range fast only when both its ends are values) */
 select
-    case when bool_or(unbounded) then '-infinity'::timestamptz else min(first_call) end
-        as first_call,
+    case
+        when bool_or(unbounded) then (select min(event_time) from issuing)
+        else min(first_call)
+    end as first_call,
     case
         when bool_or(unbounded) or coalesce(cast($follow as boolean), false)
-            then 'infinity'::timestamptz
+            then (select max(event_time) from issuing)
         else max(last_call)
     end as last_call
 from span

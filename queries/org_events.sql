@@ -15,8 +15,9 @@
 -- r_enabled_features, r_created_account, r_create_state
 -- tags: organization, events
 
-/* `->>` and `->` are DuckDB's JSON path operators (Spark: get_json_object); among the
-   organization modules they appear only here. Field names are read in both spellings where AWS
+/* `->>` and json_extract are DuckDB's JSON paths (trailscope.dialect renders them in Spark);
+   among the organization modules they appear only here (`->` is json_extract too, but sqlglot
+   reads it inside a function call as a lambda). Field names are read in both spellings where AWS
    writes the API name differently (aWSServiceName in real records, AWSServiceName in docs). */
 select
     event_id,
@@ -56,7 +57,8 @@ select
         response_elements ->> '$.organization.masterAccountId'
     ) as r_management_account,
     cast(coalesce(
-        response_elements -> '$.enabledFeatures', response_elements -> '$.EnabledFeatures'
+        json_extract(response_elements, '$.enabledFeatures'),
+        json_extract(response_elements, '$.EnabledFeatures')
     ) as varchar) as r_enabled_features,
     service_event_details ->> '$.createAccountStatus.accountId' as r_created_account,
     service_event_details ->> '$.createAccountStatus.state' as r_create_state

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +12,7 @@ import pytest
 
 if TYPE_CHECKING:
     import polars as pl
+    from pyspark.sql import SparkSession
 
     from trailscope.trail import Trail
 
@@ -38,6 +40,46 @@ def real(dataset: str) -> Path:
     if os.environ.get(REQUIRE_REAL_DATA_ENV):
         pytest.fail(f"{REQUIRE_REAL_DATA_ENV} is set, but the test {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+REQUIRE_SPARK_ENV = "TRAILSCOPE_REQUIRE_SPARK"  # .ci/run sets it: the Spark tests never skip there
+# Spark in local mode, sized for the sample organization and the fixtures: two shuffle
+# partitions instead of 200 (each is a task, and a task costs more than these rows do)
+SPARK_TEST_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.driver.memory": "2g",
+}
+
+
+def _spark_missing() -> str | None:
+    """Why the Spark tests cannot run here, or None."""
+    if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("sqlglot") is None:
+        return "needs the spark extra: pip install -e '.[test,spark]'"
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        return "needs Java for Spark (Debian: apt-get install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """Spark in local mode, once per test session: skipped with the reason where pyspark or
+    Java is missing (a user's clone), failed instead where TRAILSCOPE_REQUIRE_SPARK is set."""
+    reason = _spark_missing()
+    if reason is not None:
+        if os.environ.get(REQUIRE_SPARK_ENV):
+            pytest.fail(f"{REQUIRE_SPARK_ENV} is set, but the test {reason}", pytrace=False)
+        pytest.skip(reason)
+    import logging
+
+    from trailscope.spark import session
+
+    spark = session("local[2]", **SPARK_TEST_CONF)
+    spark.sparkContext.setLogLevel("ERROR")
+    logging.getLogger("SQLQueryContextLogger").disabled = True  # pyspark logs every SQL error
+    yield spark
+    spark.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

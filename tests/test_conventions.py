@@ -42,8 +42,15 @@ def test_import_of_the_cli_loads_no_heavy_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
-# above the analysis layer: the package root re-exports Trail, the CLI and the demo drive it
-ABOVE_TRAIL = {"trailscope", "trailscope.trail", "trailscope.cli", "trailscope.demo"}
+# above the analysis layer: the package root re-exports Trail, the CLI and the demo drive it,
+# and trailscope.spark's SparkTrail is a Trail on Spark
+ABOVE_TRAIL = {
+    "trailscope",
+    "trailscope.trail",
+    "trailscope.cli",
+    "trailscope.demo",
+    "trailscope.spark",
+}
 
 
 def _modules() -> list[str]:

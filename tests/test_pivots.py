@@ -28,6 +28,7 @@ HERE = FIXTURES / "lineage"
 LOGS = HERE / "AWSLogs"
 MODULES = (
     "credential_mints",
+    "credential_links",
     "credential_keys",
     "credential_chains",
     "credential_lineage",

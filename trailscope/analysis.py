@@ -107,6 +107,9 @@ class Analysis:
     any run with the same values (a parameter-free module is computed once per connection);
     `forget` drops them all when the events change. A module run for its own rows is kept only
     when they are filtered (`where`): a pivot's rows can be many.
+
+    Only the methods after `forget` touch the engine: trailscope.spark's SparkAnalysis runs
+    the same modules, composed the same way, on Spark SQL.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, database: str = ":memory:") -> None:
@@ -136,11 +139,11 @@ class Analysis:
         }
         if where:  # the rows are kept, to be selected from
             self._compute(query, values)
-            text = f"select * from temp.main.{query.name}\nwhere {where}"
+            text = f"select * from {self._kept_table(query.name)}\nwhere {where}"
         else:  # only its inputs are: a pivot's rows can be many, and are asked for once
             self._compute_inputs(query, values)
             text = query.sql
-        df = frame(self.con.sql(text, params=_used(text, values)))
+        df = self._frame(text, _used(text, values))
         if tuple(df.columns) != query.outputs:
             raise TrailscopeError(
                 f"query {query.name} returned columns {df.columns}, its header says {query.outputs}"
@@ -149,13 +152,33 @@ class Analysis:
 
     def sql(self, text: str, **params: Any) -> pl.DataFrame:
         """Ad-hoc SQL; `$name` placeholders take the keyword arguments."""
-        return frame(self.con.sql(text, params=params or None))
+        return self._frame(text, params or None)
 
     def forget(self) -> None:
         """Drop every table computed so far, because the events they rest on changed."""
         for name in self._kept:
-            self.con.sql(f"drop table if exists temp.main.{name}")
+            self._drop(name)
         self._kept.clear()
+
+    def rows(self, text: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Ad-hoc SQL's rows as tuples, for a few values (counts, bounds)."""
+        return self.con.sql(text, params=params or None).fetchall()
+
+    def tables(self) -> set[str]:
+        """The tables and views of the database (not the modules computed)."""
+        return {t for (t,) in self.rows("select table_name from information_schema.tables")}
+
+    def _frame(self, text: str, params: dict[str, Any] | None) -> pl.DataFrame:
+        return frame(self.con.sql(text, params=params))
+
+    def _keep(self, name: str, sql: str, params: dict[str, Any] | None) -> None:
+        self.con.sql(f"create or replace temp table {name} as\n{sql}", params=params)
+
+    def _drop(self, name: str) -> None:
+        self.con.sql(f"drop table if exists {self._kept_table(name)}")
+
+    def _kept_table(self, name: str) -> str:
+        return f"temp.main.{name}"
 
     def _compute(self, query: Query, values: dict[str, Any]) -> None:
         """Make `query` a temporary table computed with `values`, and every module it reads,
@@ -166,10 +189,7 @@ class Analysis:
             return
         self._compute_inputs(query, own)
         self._kept.pop(query.name, None)
-        self.con.sql(
-            f"create or replace temp table {query.name} as\n{query.sql.rstrip().rstrip(';')}",
-            params=_used(query.sql, own),
-        )
+        self._keep(query.name, query.sql.rstrip().rstrip(";"), _used(query.sql, own))
         self._kept[query.name] = key
 
     def _compute_inputs(self, query: Query, values: dict[str, Any]) -> None:

@@ -37,14 +37,12 @@ def logs_window(analysis: Analysis) -> tuple[dt.datetime | None, dt.datetime | N
     """The first and last event the database holds (None, None when it holds none), of those
     at possible times: ingest rejects the others, and a database written otherwise may hold
     infinity or year 9999, which would make a report's period endless."""
-    first, last = analysis.con.sql(
+    first, last = analysis.rows(
         "select min(event_time), max(event_time) from events "
         "where event_time between $began and $latest",
-        params={
-            "began": schema.CLOUDTRAIL_BEGAN,
-            "latest": dt.datetime.now(dt.UTC) + schema.FUTURE_SLACK,
-        },
-    ).fetchall()[0]
+        began=schema.CLOUDTRAIL_BEGAN,
+        latest=dt.datetime.now(dt.UTC) + schema.FUTURE_SLACK,
+    )[0]
     return first, last
 
 
@@ -120,7 +118,7 @@ def coverage(analysis: Analysis, period: Period, accounts: Sequence[str] = ()) -
     where = "list_contains($accounts, account_id)" if accounts else ""
     hours = analysis.run("coverage_hours", where=where, accounts=list(accounts), **values)
     known = analysis.run("coverage_accounts", where=where, accounts=list(accounts), **values)
-    (rejected,) = analysis.con.sql("select count(*) from rejected").fetchall()[0]
+    (rejected,) = analysis.rows("select count(*) from rejected")[0]
 
     day0 = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     period_days = [day0 + DAY * i for i in range(_steps(day0, until, DAY))]

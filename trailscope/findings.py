@@ -164,10 +164,7 @@ def checks(analysis: Analysis) -> tuple[str, ...]:
 def unavailable(analysis: Analysis) -> dict[str, list[str]]:
     """The checks that cannot run on this database, with the tables it lacks that they read
     (an older database, made before the check existed)."""
-    tables = {
-        t
-        for (t,) in analysis.con.sql("select table_name from information_schema.tables").fetchall()
-    }
+    tables = analysis.tables()
     out = {}
     for name in checks(analysis):
         inputs = analysis.module(CHECK_PREFIX + name).inputs

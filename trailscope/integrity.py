@@ -615,14 +615,7 @@ def section(
 ) -> dict[str, Any]:
     """What the report shows: whether a verify ran, the counts, and every problem in the period
     (files by their newest event, digests by their period) and accounts, as plain data."""
-    tables = {
-        name
-        for (name,) in analysis.con.sql(
-            "select table_name from information_schema.tables "
-            "where table_name in ('integrity_files', 'integrity_digests')"
-        ).fetchall()
-    }
-    if len(tables) < 2:
+    if not {"integrity_files", "integrity_digests"} <= analysis.tables():
         return {"verified": False}
     params: Mapping[str, Any] = {"since": since, "until": until, "accounts": list(accounts)}
     scope = (
@@ -634,10 +627,10 @@ def section(
     )
     digest_scope = scope.format(time="digest_end")
     digest_rows = analysis.sql(f"select * from integrity_digests where {digest_scope}", **params)
-    when = analysis.con.sql(
+    when = analysis.rows(
         "select max(verified_at) from (select verified_at from integrity_files union all "
         "select verified_at from integrity_digests)"
-    ).fetchall()[0][0]
+    )[0][0]
     if when is None:
         return {"verified": False}
 

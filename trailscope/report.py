@@ -436,9 +436,8 @@ def _inputs(analysis: Analysis, period: Period, accounts: Sequence[str]) -> dict
     """What the report rests on, so it can be reproduced: the database, its ingest runs, and
     the source files this scope's events were read from (the first FILES_LIMIT listed, with
     the SHA-256 of every one's `<sha256>  <path>` line, sorted, as sha256sum writes them)."""
-    con = analysis.con
     files = {status: 0 for status in ("ingested", "empty", "rejected", "skipped")}
-    files.update(con.sql("select status, count(*) from files group by 1").fetchall())
+    files.update(analysis.rows("select status, count(*) from files group by 1"))
     runs = _rows(
         analysis.sql(
             "select run_id, started_at, finished_at, sources, trailscope_version "
@@ -448,10 +447,10 @@ def _inputs(analysis: Analysis, period: Period, accounts: Sequence[str]) -> dict
     )
     for run in runs:  # JSON in the database; the report's JSON keeps it JSON
         run["sources"] = json.loads(run["sources"]) if run["sources"] else None
-    counts = con.sql(
+    counts = analysis.rows(
         "select (select count(*) from events), (select count(*) from event_sources),"
         " (select count(*) from rejected)"
-    ).fetchall()[0]
+    )[0]
     where = "list_contains($accounts, account_id)" if accounts else ""
     sources = analysis.run("source_files", where=where, accounts=list(accounts), **period.params())
     by_file: dict[int, dict[str, Any]] = {}

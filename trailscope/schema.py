@@ -511,9 +511,15 @@ def ddl() -> str:
     parts = []
     for table, (columns, _doc) in TABLES.items():
         parts.append(_create("event_store" if table == "events" else table, columns))
-    view = ",\n  ".join(_select_expression(c) for c in EVENT_COLUMNS)
-    parts.append(f"create or replace view events as select\n  {view}\nfrom event_store;")
+    parts.append(f"create or replace view events as {events_view()};")
     return "\n".join(parts)
+
+
+def events_view() -> str:
+    """The query of the `events` view over `event_store` (DuckDB SQL: trailscope.spark has it
+    translated for Spark)."""
+    view = ",\n  ".join(_select_expression(c) for c in EVENT_COLUMNS)
+    return f"select\n  {view}\nfrom event_store"
 
 
 def extraction_structure() -> str:

@@ -419,7 +419,7 @@ def test_a_report_from_spark_is_duckdbs(engines: tuple[Trail, SparkTrail]) -> No
     assert got == want, _difference(got, want)
 
 
-# where Spark cannot run ------------------------------------------------------------------------
+# the translation at its edges ------------------------------------------------------------------
 
 
 # Rewrites whose edge cases the corpus does not hold (NULLs among the values, a FILTER that keeps
@@ -481,6 +481,9 @@ def test_what_has_no_spark_rendering_is_refused_by_name(query: str, named: str) 
 
     with pytest.raises(Untranslatable, match=re.escape(named)):
         spark_sql(query)
+
+
+# where Spark cannot run ------------------------------------------------------------------------
 
 
 def test_without_java_the_spark_tests_skip_saying_why_and_fail_where_required(

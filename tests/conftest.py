@@ -82,12 +82,6 @@ def spark() -> Iterator[SparkSession]:
     spark.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The Spark tests first: the longest file by far, so that on two processes (the README's
-    test command) the others run beside it rather than before it."""
-    items.sort(key=lambda item: item.path.name != "test_spark.py")
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
